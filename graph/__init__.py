@@ -1,0 +1,1 @@
+"""Knowledge graph: one GraphStore protocol, an embedded Cypher engine (kuzu) and Neo4j."""

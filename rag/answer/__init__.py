@@ -1,0 +1,1 @@
+"""Answer schema, extractive builder, generation and verification."""

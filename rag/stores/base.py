@@ -1,0 +1,83 @@
+"""The VectorStore protocol.
+
+Each point is one chunk of one label section. Two named vectors: `dense` (the embedder's output, cosine) and
+`sparse` (keyword term weights from rag.sparse; the store applies IDF, so hybrid dense+keyword retrieval fused by
+reciprocal rank fusion runs inside the store, identically on the embedded engine and on Qdrant server).
+
+Chunk payload keys (all set by rag.ingest):
+  label_id, label_hash, version, title, language, source, source_file,
+  names (list of norm names), drug_ids (list of base names = graph Drug ids),
+  section (canonical key), section_name (original name), chunk_index, n_chunks, start, end, text
+Chunks of a section tile it exactly: ''.join(texts by chunk_index) == section text, and
+section_text[start:end] == text, so a quote can be checked against the stored section.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+
+@dataclass(slots=True)
+class SparseVec:
+    indices: list[int]
+    values: list[float]
+
+
+@dataclass(slots=True)
+class ChunkPoint:
+    id: str  # a UUID string (deterministic: uuid5 of label id, section, chunk index)
+    dense: list[float]
+    sparse: SparseVec
+    payload: dict[str, Any]
+
+
+@dataclass(slots=True)
+class SearchFilter:
+    """All given conditions must hold; None means no condition."""
+
+    label_ids: Sequence[str] | None = None
+    drug_ids: Sequence[str] | None = None  # any of these in payload drug_ids
+    sections: Sequence[str] | None = None  # any of these canonical keys
+    language: str | None = None
+
+
+@dataclass(slots=True)
+class Hit:
+    id: str
+    score: float
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class VectorStore(Protocol):
+    def ensure_collection(self, dim: int) -> None:
+        """Create the collection (dense `dim` cosine + sparse with IDF modifier) and payload indexes if missing;
+        raise StoreUnavailable if an existing collection has another dimension."""
+
+    def upsert(self, points: Sequence[ChunkPoint]) -> None: ...
+
+    def delete_label(self, label_id: str) -> int:
+        """Delete every chunk of a label; returns how many were deleted."""
+
+    def search_dense(self, vector: Sequence[float], limit: int, flt: SearchFilter | None = None) -> list[Hit]: ...
+
+    def search_sparse(self, vector: SparseVec, limit: int, flt: SearchFilter | None = None) -> list[Hit]: ...
+
+    def search_hybrid(self, dense: Sequence[float], sparse: SparseVec, limit: int,
+                      flt: SearchFilter | None = None, prefetch: int = 50) -> list[Hit]:
+        """Dense and sparse candidates (prefetch each) fused by reciprocal rank fusion."""
+
+    def scroll(self, flt: SearchFilter | None = None, batch: int = 1000) -> Iterator[dict[str, Any]]:
+        """Every payload matching the filter (no vectors)."""
+
+    def label_hashes(self) -> dict[str, str]:
+        """label_id → label_hash over all chunks."""
+
+    def count(self, flt: SearchFilter | None = None) -> int: ...
+
+    def disk_bytes(self) -> int | None:
+        """Bytes on disk for embedded stores; None for servers."""
+
+    def close(self) -> None: ...
