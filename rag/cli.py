@@ -1,0 +1,101 @@
+"""The `drugrag` console script: setup, ingest, ask, eval, serve, ui. Every command goes through rag.service."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from rag.errors import DrugRagError
+from rag.settings import PROJECT_ROOT, Settings, get_settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Knowledge-grounded drug assistant.")
+log = logging.getLogger("drugrag")
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+def _fail(e: Exception) -> None:
+    typer.echo(f"error: {e}", err=True)
+    raise typer.Exit(2)
+
+
+@app.callback()
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log progress to stderr")] = False) -> None:
+    _setup_logging(verbose)
+
+
+@app.command()
+def setup(force: bool = False) -> None:
+    """Build the default embedding model (multilingual-e5-small) into DRUGRAG_HOME without a model hub."""
+    s = get_settings()
+    out = Path(s.embedding_model_path)
+    if s.embedding_model:
+        typer.echo(f"DRUGRAG_EMBEDDING_MODEL is set ({s.embedding_model}); nothing to build")
+        return
+    if (out / "modules.json").exists() and not force:
+        typer.echo(f"embedding model already at {out}")
+        return
+    tool = PROJECT_ROOT.parent / "shared" / "tools" / "build_multilingual_e5.py"
+    if not tool.exists():
+        _fail(FileNotFoundError(f"{tool} not found; set DRUGRAG_EMBEDDING_MODEL to a sentence-transformers model id or path"))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run([sys.executable, str(tool), str(out)], check=True, stdout=subprocess.DEVNULL)
+    typer.echo(f"embedding model written to {out}")
+
+
+@app.command()
+def ingest(
+    as_json: Annotated[bool, typer.Option("--json", help="print the summary as one JSON object")] = False,
+    delete: Annotated[list[str] | None, typer.Option("--delete", help="remove this label id from both stores")] = None,
+    limit: Annotated[int | None, typer.Option(help="at most N labels per source")] = None,
+) -> None:
+    """Load every configured source into the vector store and the graph (idempotent, restartable)."""
+    from rag.components import make_embedder, make_graph_store, make_vector_store
+    from rag.ingest import delete_label, run_ingest
+
+    s: Settings = get_settings()
+    if limit is not None:
+        s = s.model_copy(update={"limit_labels": limit})
+    try:
+        vstore = make_vector_store(s)
+        gstore = make_graph_store(s)
+        try:
+            if delete:
+                res = [delete_label(i, vstore, gstore) for i in delete]
+                typer.echo(json.dumps(res, ensure_ascii=False) if as_json else "\n".join(
+                    f"{r['label_id']}: {r['deleted_chunks']} chunks, label node {'deleted' if r['deleted_label_node'] else 'absent'}"
+                    for r in res))
+                return
+            report = run_ingest(s, vstore, gstore, make_embedder(s), progress=not as_json)
+        finally:
+            vstore.close()
+            gstore.close()
+    except DrugRagError as e:
+        _fail(e)
+    s.home.mkdir(parents=True, exist_ok=True)
+    (s.home / "ingest_report.json").write_text(json.dumps(report.as_dict(), ensure_ascii=False, indent=1))
+    if as_json:
+        typer.echo(json.dumps(report.as_dict(), ensure_ascii=False))
+        return
+    typer.echo(f"labels {report.labels} · chunks {report.chunks} · nodes {report.nodes} · edges {report.edges}")
+    typer.echo(f"added: {report.added} · unchanged labels {report.unchanged_labels} · replaced {report.replaced_labels}")
+    typer.echo("seconds: " + ", ".join(f"{k} {v}" for k, v in report.seconds.items()))
+    if report.skipped:
+        typer.echo(f"skipped {len(report.skipped)} records:")
+        for k in report.skipped[:20]:
+            typer.echo(f"  {k['file']} [{k['record']}]: {k['reason']}")
+        if len(report.skipped) > 20:
+            typer.echo(f"  … {len(report.skipped) - 20} more in {s.home / 'ingest_report.json'}")
+
+
+if __name__ == "__main__":
+    app()
