@@ -117,3 +117,6 @@ class GraphStore(Protocol):
 
     def labels_of_drug(self, drug_id: str) -> list[str]:
         """Label ids linked by HAS_LABEL."""
+
+    def drug_label_index(self) -> dict[str, list[str]]:
+        """Every Drug id that has at least one HAS_LABEL edge → its label ids (one query; for the entity linker)."""

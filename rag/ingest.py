@@ -141,6 +141,7 @@ def label_points(label: Label, s: Settings) -> tuple[list[dict[str, Any]], list[
     h = label.content_hash()
     names = sorted({norm_name(n) for n in label.all_names() if norm_name(n)})
     drug_ids = label_drug_ids(label)
+    generic_ids = sorted({base_name(n) for n in (label.generic_names or label.substance_names) if base_name(n)})
     payloads: list[dict[str, Any]] = []
     texts: list[str] = []
     for si, sec in enumerate(label.sections):
@@ -151,6 +152,7 @@ def label_points(label: Label, s: Settings) -> tuple[list[dict[str, Any]], list[
                 "label_id": label.id, "label_hash": h, "version": label.version,
                 "effective_date": label.effective_date, "title": label.title, "language": label.language,
                 "source": label.source, "source_file": label.source_file, "names": names, "drug_ids": drug_ids,
+                "generic_ids": generic_ids,
                 "section": sec.key, "section_name": sec.name, "section_idx": si,
                 "chunk_index": c.index, "n_chunks": len(chunks), "start": c.start, "end": c.end, "text": c.text,
             })

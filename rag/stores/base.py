@@ -6,7 +6,8 @@ reciprocal rank fusion runs inside the store, identically on the embedded engine
 
 Chunk payload keys (all set by rag.ingest):
   label_id, label_hash, version, title, language, source, source_file,
-  names (list of norm names), drug_ids (list of base names = graph Drug ids),
+  names (list of norm names), drug_ids (list of base names = graph Drug ids), generic_ids (base names of
+  the generic names only), effective_date, section_idx (position of the section in the label),
   section (canonical key), section_name (original name), chunk_index, n_chunks, start, end, text
 Chunks of a section tile it exactly: ''.join(texts by chunk_index) == section text, and
 section_text[start:end] == text, so a quote can be checked against the stored section.
