@@ -97,5 +97,106 @@ def ingest(
             typer.echo(f"  … {len(report.skipped) - 20} more in {s.home / 'ingest_report.json'}")
 
 
+def _history(path: Path | None) -> list:
+    from rag.answer.schema import Turn
+
+    if path is None:
+        return []
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return [Turn.model_validate(x) for x in data]
+
+
+def render_text(ans) -> str:
+    """Readable text for a terminal: answer, facts with [C#] markers, interactions, citations, disclaimer."""
+    lines = [f"[{ans.status}] {ans.answer}"]
+    for it in ans.interactions:
+        lines.append(f"  ! {' + '.join(it.drugs)}: {it.severity.upper()} — {it.text} [{', '.join(it.citations)}]")
+    for f in ans.facts:
+        lines.append(f"  • ({f.type}) {f.text} [{', '.join(f.citations)}]")
+    if ans.citations:
+        lines.append("Sources:")
+        for c in ans.citations:
+            where = f"{c.section_name or c.section} [{c.start}:{c.end}]"
+            lines.append(f"  [{c.id}] {c.source}: {c.title} — {c.doc_id} — {where}")
+    for q in ans.follow_up_questions:
+        lines.append(f"  ? {q}")
+    lines.append(ans.disclaimer)
+    return "\n".join(lines)
+
+
+@app.command()
+def ask(
+    question: Annotated[str | None, typer.Argument(help="the question, in Chinese or English")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the structured answer")] = False,
+    batch: Annotated[Path | None, typer.Option("--batch", help="JSONL questions (evaluation format): one answer a line")] = None,
+    history: Annotated[Path | None, typer.Option("--history", help="JSON list of earlier turns {role, content}")] = None,
+) -> None:
+    """Answer a drug question from the knowledge base, citing label text and graph edges."""
+    from rag.eval import read_questions
+    from rag.service import DrugService
+
+    svc = DrugService()
+    try:
+        if batch is not None:
+            for q in read_questions(batch):
+                try:
+                    ans = svc.ask(q["question"])
+                    row = {"id": q.get("id"), **json.loads(ans.model_dump_json())}
+                except DrugRagError as e:
+                    row = {"id": q.get("id"), "error": type(e).__name__, "detail": str(e)}
+                typer.echo(json.dumps(row, ensure_ascii=False))
+            return
+        if not question:
+            _fail(ValueError("give a question, or --batch FILE"))
+        ans = svc.ask(question or "", _history(history))
+        typer.echo(ans.model_dump_json(indent=1) if as_json else render_text(ans))
+    except DrugRagError as e:
+        _fail(e)
+    finally:
+        svc.close()
+
+
+@app.command("eval")
+def eval_cmd(
+    files: Annotated[list[Path], typer.Argument(help="evaluation JSONL files")],
+    limit: Annotated[int | None, typer.Option(help="first N questions of each file")] = None,
+) -> None:
+    """Evaluate on JSONL question files; prints one JSON object of metrics per question kind."""
+    from rag.eval import evaluate, read_questions
+    from rag.service import DrugService
+
+    svc = DrugService()
+    try:
+        svc.warm_up()
+        qs = []
+        for f in files:
+            qs += read_questions(f)[:limit] if limit else read_questions(f)
+        res = evaluate(svc, qs, progress=sys.stderr.isatty())
+    except DrugRagError as e:
+        _fail(e)
+    finally:
+        svc.close()
+    typer.echo(json.dumps(res, ensure_ascii=False))
+
+
+@app.command()
+def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Serve the JSON API (FastAPI) on HOST:PORT."""
+    import uvicorn
+
+    from rag.api import create_app
+
+    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+
+
+@app.command()
+def ui(host: str = "127.0.0.1", port: int = 8501) -> None:
+    """Start the Streamlit app (bound to 127.0.0.1 unless --host says otherwise)."""
+    app_path = PROJECT_ROOT / "ui" / "app.py"
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app_path), "--server.address", host, "--server.port", str(port),
+           "--server.headless", "true", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+    raise typer.Exit(subprocess.call(cmd))
+
+
 if __name__ == "__main__":
     app()
