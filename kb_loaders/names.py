@@ -25,6 +25,9 @@ FORM_WORDS = frozenset(
     orally disintegrating for usp ir er xr sr dr cr odt kit concentrate emulsion liquid foam shampoo lozenge
     suppository suppositories vial ophthalmic otic topical nasal inhalation aerosol transdermal system""".split()
 )
+# A name that starts with one of these is an inorganic compound or an element salt ("Sodium bicarbonate",
+# "Aluminum hydroxide", "Ferrous sulfate", "Iodide I-123"): it is kept whole, never reduced to one of its words.
+INORGANIC_FIRST = SALT_WORDS | frozenset("ferrous ferric cupric stannous silver bismuth iron edetate glycerophosphate".split())
 ZH_FORMS = (
     "缓释胶囊", "肠溶胶囊", "软胶囊", "胶囊", "缓释片", "控释片", "肠溶片", "分散片", "泡腾片", "咀嚼片", "薄膜衣片",
     "含片", "糖衣片", "片", "颗粒", "冲剂", "口服液", "口服溶液", "注射液", "注射剂", "注射用", "滴眼液", "滴丸",
@@ -56,6 +59,8 @@ def base_name(name: str) -> str:
     if has_cjk(n) and " " not in n:
         return zh_base_name(n)
     words = n.split()
+    if words[0] in INORGANIC_FIRST:
+        return " ".join(w for w in words if w not in FORM_WORDS) or n
     kept = [w for w in words if w not in SALT_WORDS and w not in FORM_WORDS and not re.fullmatch(r"[\d.]+(mg|g|ml|mcg|%)?", w)]
     return " ".join(kept) if kept else n
 

@@ -72,7 +72,7 @@ OPENFDA_NON_SECTIONS: frozenset[str] = frozenset(
 # SPL LOINC section codes → canonical key.
 LOINC: dict[str, str] = {
     "34067-9": "indications",
-    "55106-9": "indications",  # OTC purpose
+    "55105-1": "indications",  # OTC purpose
     "34068-7": "dosage",
     "43678-2": "dosage",  # dosage forms and strengths
     "34070-3": "contraindications",
@@ -104,12 +104,14 @@ LOINC: dict[str, str] = {
     "43682-4": "pharmacology",  # pharmacokinetics
     "34069-5": "storage",  # how supplied
     "44425-7": "storage",  # storage and handling
-    "55105-1": "ingredients",  # OTC active ingredient
+    "55106-9": "ingredients",  # OTC active ingredient
     "51727-6": "ingredients",  # inactive ingredient
     "34089-3": "other",  # description
+    "42229-5": "other",  # SPL unclassified (nested ones stay inside their parent section)
 }
-# LOINC codes that are document furniture, not label content.
-LOINC_SKIP: frozenset[str] = frozenset({"48780-1", "51945-4", "42229-5"})  # product data, package label, SPL unclassified
+# LOINC codes that are document furniture, not label content. SPL unclassified (42229-5) is not furniture: it
+# carries numbered subsections (1.1, 5.2, ...) and, at top level in older labels, real text; it maps to "other".
+LOINC_SKIP: frozenset[str] = frozenset({"48780-1", "51945-4"})  # product data elements, package label
 
 # Chinese package insert headers (without 【】) → canonical key. Matching is on the header text after removing
 # spaces; unknown headers map to "other" and keep their name.
@@ -150,6 +152,24 @@ ZH_HEADERS: dict[str, str] = {
     "主要成分": "ingredients",
     "规格": "other",
     "性状": "other",
+    # metadata headers seen in real inserts: kept as "other" sections (names/company also fill Label fields)
+    "药品名称": "other",
+    "通用名称": "other",
+    "药品商品名称": "other",
+    "商品名称": "other",
+    "英文名称": "other",
+    "汉语拼音": "other",
+    "批准文号": "other",
+    "制药公司": "other",
+    "生产企业": "other",
+    "生产厂家": "other",
+    "剂型": "other",
+    "药品包装": "other",
+    "包装": "other",
+    "有效期": "other",
+    "执行标准": "other",
+    "适用科室": "other",
+    "临床试验": "other",
 }
 
 # Human titles for each canonical key, used in answers and the UI.
