@@ -200,8 +200,10 @@ def run_ingest(s: Settings, vstore: VectorStore, gstore, embedder: Embedder, pro
         n0, e0, _ = _graph_total(gstore)
         ingest_graph(graphs, gstore, report)
 
+    with _stage(report, "model_load"):
+        dim = embedder.dim  # loads the model (lazily, only now that something may need embedding)
     with _stage(report, "diff"):
-        vstore.ensure_collection(embedder.dim)
+        vstore.ensure_collection(dim)
         vh = vstore.label_hashes()
         gh = gstore.label_hashes()
         todo = [lab for lab in labels if not (vh.get(lab.id) == gh.get(lab.id) == lab.content_hash())]

@@ -66,18 +66,30 @@ class LinkResult:
 
 class EntityLinker:
     def __init__(self, drug_names: list[tuple[str, str]], disease_names: list[tuple[str, str]],
-                 drug_labels: dict[str, list[str]], zh_en: dict[str, str] | None = None) -> None:
+                 drug_labels: dict[str, list[str]], zh_en: dict[str, str] | None = None,
+                 synonyms: list[list[str]] | None = None) -> None:
         self.drug_labels = drug_labels
         self.display: dict[tuple[str, str], str] = {}
         # key → list of (type, id); several ids per key are possible (e.g. 华法林 → warfarin and 华法林)
         self.keys: dict[str, list[tuple[str, str]]] = {}
+        self.translated: set[str] = set()  # ids reached through the zh→en table: preferred over graph-only zh ids
         for did, name in drug_names:
             self._add("Drug", did, name)
             self.display.setdefault(("Drug", did), name)
+        # synonym groups: every name of a group reaches every member's id (aspirin ↔ acetylsalicylic acid)
+        group_of: dict[str, list[str]] = {}
+        for group in synonyms or []:
+            ids = [base_name(n) for n in group]
+            for n in group:
+                group_of[base_name(n)] = ids
+                for did in ids:
+                    self._add("Drug", did, n)
+                    self.display.setdefault(("Drug", did), group[0])
         for zh, en in (zh_en or {}).items():
-            did = base_name(en)
-            self._add("Drug", did, zh)
-            self.display.setdefault(("Drug", did), en)
+            for did in group_of.get(base_name(en), [base_name(en)]):
+                self._add("Drug", did, zh)
+                self.display.setdefault(("Drug", did), en)
+                self.translated.add(did)
         for did, name in disease_names:
             self._add("Disease", did, name)
             self.display.setdefault(("Disease", did), name)
@@ -103,7 +115,8 @@ class EntityLinker:
         out = []
         ids = self.keys[key]
         # a drug that has labels first, then other drugs, then diseases
-        ids = sorted(ids, key=lambda t: (t[0] != "Drug", not self.drug_labels.get(t[1]), t[1] != base_name(key)))
+        ids = sorted(ids, key=lambda t: (t[0] != "Drug", not self.drug_labels.get(t[1]), t[1] not in self.translated,
+                                         t[1] != base_name(key)))
         for typ, eid in ids:
             out.append(Link(eid, typ, self.display.get((typ, eid), eid), matched, list(self.drug_labels.get(eid, [])) if typ == "Drug" else []))
         return out
@@ -168,6 +181,12 @@ class EntityLinker:
                 return [lk for lk in self._resolve(key, name) if lk.type == "Drug"]
         res = self.link(name)
         return res.drugs
+
+
+def load_synonyms(path: Path | None = None) -> list[list[str]]:
+    p = path or DATA / "en_drug_synonyms.tsv"
+    rows = [line.rstrip("\n").split("\t") for line in p.read_text(encoding="utf-8").splitlines()]
+    return [[x.strip() for x in r if x.strip()] for r in rows if r and r[0] and not r[0].startswith("#")]
 
 
 def load_zh_en(path: Path | None = None) -> dict[str, str]:

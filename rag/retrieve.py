@@ -41,7 +41,7 @@ class Retrieval:
     links: LinkResult
     route: Route
     pairs_without_edge: list[tuple[str, str]] = field(default_factory=list)
-    pairs_with_edge: list[tuple[str, str]] = field(default_factory=list)
+    pairs_with_edge: list[tuple[str, str, str]] = field(default_factory=list)  # (drug a, drug b, most severe level)
 
 
 class Retriever:
@@ -193,11 +193,17 @@ class Retriever:
         edges = [e for e in self.g.interactions_between(ids) if owner.get(e["src"]) != owner.get(e["dst"])]
         edges.sort(key=lambda e: SEVERITY_ORDER.get((e.get("props") or {}).get("level", "Unknown"), 4))
         sources = [self.graph_source(e) for e in edges]
-        found = {frozenset((owner[e["src"]], owner[e["dst"]])) for e in edges}
+        level: dict[frozenset[int], str] = {}
+        for e in edges:  # sorted most severe first: the first edge of a pair gives its level
+            level.setdefault(frozenset((owner[e["src"]], owner[e["dst"]])), (e.get("props") or {}).get("level", "Unknown"))
         for a in range(len(groups)):
             for b in range(a + 1, len(groups)):
-                pair = (groups[a][0].name, groups[b][0].name)
-                (res.pairs_with_edge if frozenset((a, b)) in found else res.pairs_without_edge).append(pair)
+                na, nb = groups[a][0].name, groups[b][0].name
+                lv = level.get(frozenset((a, b)))
+                if lv is None:
+                    res.pairs_without_edge.append((na, nb))
+                else:
+                    res.pairs_with_edge.append((na, nb, lv))
         # label sentences that name the other drug, from each drug's interaction-related sections
         for gi, g in enumerate(groups):
             label_ids = list(dict.fromkeys(i for lk in g for i in lk.label_ids))

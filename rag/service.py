@@ -15,7 +15,7 @@ from rag.answer.schema import Answer, Turn
 from rag.answer.verify import verify
 from rag.errors import InvalidInput, NotFound
 from rag.evidence import Evidence
-from rag.linking import EntityLinker, LinkResult, load_zh_en
+from rag.linking import EntityLinker, LinkResult, load_synonyms, load_zh_en
 from rag.retrieve import Retrieval, Retriever, _group_by_mention
 from rag.routing import Route
 from rag.settings import Settings, get_settings
@@ -99,7 +99,8 @@ class DrugService:
                 if self._retriever is None:
                     t = time.perf_counter()
                     g = self.gstore
-                    linker = EntityLinker(g.names("Drug"), g.names("Disease"), g.drug_label_index(), load_zh_en())
+                    linker = EntityLinker(g.names("Drug"), g.names("Disease"), g.drug_label_index(), load_zh_en(),
+                                          load_synonyms())
                     self._retriever = Retriever(self.vstore, g, self.embedder, linker, self.settings.top_k, self.settings.prefetch)
                     log.info("retriever ready in %.2f s", time.perf_counter() - t)
         return self._retriever

@@ -148,10 +148,9 @@ def build(ret: Retrieval, suggest: Callable[[str], list[str]] | None = None) -> 
             text = t(lang, f"DDInter records a {level} interaction between {e['src_name']} and {e['dst_name']}.",
                      f"DDInter 记录 {e['src_name']} 与 {e['dst_name']} 之间存在{_zh_level(level)}相互作用。")
             interactions.append(Interaction(drugs=[e["src_name"], e["dst_name"]], severity=sev, text=text, citations=[cid]))  # type: ignore[arg-type]
-        for a, b in ret.pairs_with_edge:
-            lv = next((i.severity for i in interactions if {x.lower() for x in i.drugs} >= {a.lower(), b.lower()}), None)
-            parts.append(t(lang, f"{a} + {b}: a {lv or 'recorded'} interaction is recorded (DDInter).",
-                           f"{a} 与 {b}：DDInter 记录有{_zh_level(lv or '')}相互作用。"))
+        for a, b, lv in ret.pairs_with_edge:
+            parts.append(t(lang, f"{a} + {b}: DDInter records a {lv} interaction. Ask your doctor or pharmacist before combining them.",
+                           f"{a} 与 {b}：DDInter 记录有{_zh_level(lv)}相互作用，联合使用前请咨询医生或药师。"))
         for a, b in ret.pairs_without_edge:
             parts.append(t(
                 lang,
@@ -162,9 +161,11 @@ def build(ret: Retrieval, suggest: Callable[[str], list[str]] | None = None) -> 
             parts.append(t(lang, f"The knowledge graph lists {len(interactions)} interactions (most severe first).",
                            f"知识图谱列出 {len(interactions)} 条相互作用（按严重程度排序）。"))
         for s in label_src[:4]:
-            for a, b in best_spans(s.section_text, " ".join(n.name for n in ev.linked), set(), lead=False, n=1, max_chars=400):
-                cid = cites.add(s, a, b)
-                facts.append(Fact(type=s.section or "interactions", text=_clean(s.section_text[a:b]), citations=[cid]))
+            # the passage that names the other drug: search within the retrieved chunk, cite it in the section
+            for a, b in best_spans(s.text, " ".join(n.name for n in ev.linked), set(), lead=False, n=1, max_chars=400):
+                cid = cites.add(s, s.offset + a, s.offset + b)
+                if all(cid not in f.citations for f in facts):
+                    facts.append(Fact(type=s.section or "interactions", text=_clean(s.text[a:b]), citations=[cid]))
         if interactions or facts or parts:
             follow.append(t(lang, "Would you like the label's warnings for either drug?", "需要查看其中某个药品说明书的注意事项吗？"))
             return done("answered", " ".join(parts) or t(lang, "See the label passages below.", "请参阅以下说明书原文。"))
@@ -237,8 +238,8 @@ def build(ret: Retrieval, suggest: Callable[[str], list[str]] | None = None) -> 
 def graph_facts(graph_src: list[Source], cites: _Cites, facts: list[Fact], lang: str) -> None:
     for s in graph_src:
         e = s.edge or {}
-        if e.get("type") == "INTERACTS_WITH":
-            continue
+        if e.get("type") == "INTERACTS_WITH" or len(str(e.get("dst_name", ""))) < 2:
+            continue  # interactions are listed separately; one-character names are data noise (e.g. "Ⅰ")
         cid = cites.add(s, 0, len(s.section_text))
         if e.get("type") in ("RECOMMAND_DRUG", "COMMON_DRUG"):
             kind = {"RECOMMAND_DRUG": ("recommended", "推荐用药"), "COMMON_DRUG": ("commonly used", "常用药")}[e["type"]]
