@@ -83,6 +83,9 @@ class GraphStore(Protocol):
         """Create/update the Label node (props include title, version, language, source, content_hash), create the
         given Drug nodes if missing, and make HAS_LABEL edges exactly these drugs → label (stale ones removed)."""
 
+    def upsert_labels(self, items: Sequence[tuple[str, dict[str, Any], Sequence[Node]]]) -> None:
+        """upsert_label for many (label_id, props, drugs) at once, with bulk writes (ingest uses this)."""
+
     def delete_label(self, label_id: str) -> bool:
         """Remove a Label node and its HAS_LABEL edges; False when it was not there."""
 
