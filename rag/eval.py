@@ -51,7 +51,7 @@ def kind_of(q: dict[str, Any]) -> str:
 
 def predicted_level(ans: Answer, drugs: list[str]) -> str | None:
     want = {d.lower() for d in drugs}
-    best = None
+    best: str | None = None
     for it in ans.interactions:
         names = {d.lower() for d in it.drugs}
         if len(names & want) >= 2 or (len(want) == 2 and names == want) or not want:

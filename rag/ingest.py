@@ -192,8 +192,8 @@ def run_ingest(s: Settings, vstore: VectorStore, gstore, embedder: Embedder, pro
     with _stage(report, "load"):
         labels, graphs, skipped = load_sources(s)
     report.skipped = [k.as_dict() for k in skipped]
-    for k in skipped:
-        log.warning("skipped %s record %s: %s", k.file, k.record, k.reason)
+    for sk in skipped:
+        log.warning("skipped %s record %s: %s", sk.file, sk.record, sk.reason)
 
     with _stage(report, "graph"):
         gstore.ensure_schema()
@@ -228,7 +228,7 @@ def run_ingest(s: Settings, vstore: VectorStore, gstore, embedder: Embedder, pro
             embed_s += time.perf_counter() - t
             n_embedded += len(texts)
         with _stage(report, "vector_write"):
-            k = 0
+            k: int = 0
             points: list[ChunkPoint] = []
             for lab, (payloads, _) in zip(batch, per_label, strict=True):
                 if lab.id in vh:

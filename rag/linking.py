@@ -28,11 +28,21 @@ EN_STOP = frozenset(
     which who why will with would you your use used uses dose doses dosage take taking taken drug drugs medicine
     medicines tablet tablets interact interaction interactions together side effect effects warning warnings boxed
     pregnant pregnancy child children adult adults safe risk risks help care relief pain cold cough allergy sleep
-    night day daily extra strength original regular plus max maximum junior children's women men care one""".split()
+    night day daily extra strength original regular plus max maximum junior children's women men care one
+    recommended usual minimum adult much many often long pregnant breastfeeding elderly people someone patient
+    patients doctor pharmacist medication medications pill pills capsule capsules injection better worse good bad
+    okay fine dangerous same time morning evening food alcohol drink drinking eat eating before after during while
+    stop start starting stopping missed miss forget forgot about tell know want need please thanks thank hello
+    other another some any every here using treat treats treatment condition disease symptoms symptom reactions
+    reaction adverse contraindications contraindicated precautions storage store ingredients ingredient overdose
+    mechanism work works dosing twice once three times hours weeks days infants infant black label labels
+    lactation nursing kidney liver renal hepatic function impairment heart blood pressure also still just really
+    much more most less least like likely cause causes caused work""".split()
 )
 ZH_QUESTION_WORDS = re.compile(
     r"(的|是|什么|哪些|有|吗|呢|么|怎么|如何|可以|能|能否|一起|同时|和|与|跟|及|服用|使用|吃|用|适应症|适应证|功能主治|主治|"
-    r"治疗|用法|用量|剂量|禁忌|不良反应|副作用|注意事项|相互作用|孕妇|儿童|老人|请问|我|想|知道|药|？|\?|。|，|,|\s)+"
+    r"治疗|用法|用量|剂量|禁忌|不良反应|副作用|注意事项|相互作用|孕妇|儿童|老人|请问|我|想|知道|药|这个|那个|这种|那种|该|此|它|"
+    r"这|那|多少|几|一次|一天|每次|每天|需要|应该|要|？|\?|。|，|,|\s)+"
 )
 _LATIN_CJK = re.compile(r"(?<=[A-Za-z0-9])(?=[\u3400-\u9fff])|(?<=[\u3400-\u9fff])(?=[A-Za-z0-9])")
 

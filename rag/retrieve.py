@@ -10,7 +10,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from kb_loaders.names import norm_name
 from rag.answer.schema import Turn
@@ -88,7 +88,7 @@ class Retriever:
 
     # -- the main entry -------------------------------------------------------------------------------------------
     def retrieve(self, question: str, history: Sequence[Turn] = ()) -> Retrieval:
-        lang = "zh" if detect_language(question) == "zh" else "en"
+        lang: Literal["en", "zh"] = "zh" if detect_language(question) == "zh" else "en"
         lr = self.linker.link(question)
         if not lr.links and history:  # "and the dose?" after a question about warfarin: carry the entities over
             for turn in reversed(history):

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from kb_loaders.sections import SECTION_TITLES
 from rag.answer.schema import Answer, AnswerMetadata, Citation, Fact, Interaction
 from rag.answer.text import disclaimer, t
-from rag.evidence import Evidence, Source
+from rag.evidence import Source
 from rag.retrieve import Retrieval
 from rag.text import sentence_spans, tokens_for_overlap
 
@@ -148,15 +148,15 @@ def build(ret: Retrieval, suggest: Callable[[str], list[str]] | None = None) -> 
             text = t(lang, f"DDInter records a {level} interaction between {e['src_name']} and {e['dst_name']}.",
                      f"DDInter 记录 {e['src_name']} 与 {e['dst_name']} 之间存在{_zh_level(level)}相互作用。")
             interactions.append(Interaction(drugs=[e["src_name"], e["dst_name"]], severity=sev, text=text, citations=[cid]))  # type: ignore[arg-type]
-        for a, b, lv in ret.pairs_with_edge:
-            parts.append(t(lang, f"{a} + {b}: DDInter records a {lv} interaction. Ask your doctor or pharmacist before combining them.",
-                           f"{a} 与 {b}：DDInter 记录有{_zh_level(lv)}相互作用，联合使用前请咨询医生或药师。"))
-        for a, b in ret.pairs_without_edge:
+        for da, db, lv in ret.pairs_with_edge:
+            parts.append(t(lang, f"{da} + {db}: DDInter records a {lv} interaction. Ask your doctor or pharmacist before combining them.",
+                           f"{da} 与 {db}：DDInter 记录有{_zh_level(lv)}相互作用，联合使用前请咨询医生或药师。"))
+        for da, db in ret.pairs_without_edge:
             parts.append(t(
                 lang,
-                f"{a} + {b}: no interaction is recorded in the knowledge base. That does not mean the combination is "
+                f"{da} + {db}: no interaction is recorded in the knowledge base. That does not mean the combination is "
                 "safe; ask a pharmacist to check it.",
-                f"{a} 与 {b}：知识库中未记录相互作用，但这并不代表联合使用是安全的，请咨询药师。"))
+                f"{da} 与 {db}：知识库中未记录相互作用，但这并不代表联合使用是安全的，请咨询药师。"))
         if len(ret.pairs_with_edge) + len(ret.pairs_without_edge) == 0 and interactions:
             parts.append(t(lang, f"The knowledge graph lists {len(interactions)} interactions (most severe first).",
                            f"知识图谱列出 {len(interactions)} 条相互作用（按严重程度排序）。"))

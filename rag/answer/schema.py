@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION: Literal["1.0"] = "1.0"
 
 Status = Literal["answered", "insufficient_evidence", "needs_clarification", "refused"]
 Severity = Literal["major", "moderate", "minor", "unknown"]
