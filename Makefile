@@ -32,7 +32,7 @@ ui: setup
 	$(BIN)/drugrag ui
 
 browser-deps:
-	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null)
 
 test: setup browser-deps
 	$(BIN)/pytest -q

@@ -80,11 +80,11 @@ def create_app(service: DrugService | None = None) -> FastAPI:
     def interactions(req: InteractionsRequest) -> Answer:
         return svc().interactions(req.drugs)
 
-    @app.get("/v1/drugs/{drug_id}")
+    @app.get("/v1/drugs/{drug_id:path}")
     def drug(drug_id: str) -> dict[str, Any]:
         return svc().drug(drug_id)
 
-    @app.get("/v1/labels/{label_id}")
+    @app.get("/v1/labels/{label_id:path}")
     def label(label_id: str) -> dict[str, Any]:
         return svc().label(label_id)
 

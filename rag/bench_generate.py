@@ -151,7 +151,8 @@ def _validity(text: str, ev: Evidence) -> tuple[bool, bool]:
 async def _one_openai(client: Any, url: str, model: str, ev: Evidence, constrained: bool, max_tokens: int) -> Sample:
     body: dict[str, Any] = {"model": model, "messages": build_messages(ev.question, ev, (), ev.language),
                             "temperature": 0, "max_tokens": max_tokens, "stream": True,
-                            "stream_options": {"include_usage": True}}
+                            "stream_options": {"include_usage": True},
+                            "chat_template_kwargs": {"enable_thinking": False}}
     if constrained:
         body["response_format"] = {"type": "json_schema", "json_schema": {
             "name": "drug_answer", "schema": generation_schema([s.sid for s in ev.sources]), "strict": True}}
@@ -327,6 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
 
     from rag.settings import get_settings
 

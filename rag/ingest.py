@@ -260,6 +260,8 @@ def run_ingest(s: Settings, vstore: VectorStore, gstore, embedder: Embedder, pro
         report.labels_by_language = {}
         report.sections_by_key = {}
         for lab in labels:
+            src = report.sources.setdefault(lab.source, {"status": "loaded", "labels": 0})
+            src["labels"] += 1
             report.labels_by_language[lab.language] = report.labels_by_language.get(lab.language, 0) + 1
             for sec in lab.sections:
                 report.sections_by_key[sec.key] = report.sections_by_key.get(sec.key, 0) + 1

@@ -61,10 +61,11 @@ class ChatRequest(BaseModel):
 class BatchWorker:
     """One thread that owns the model: takes queued requests, runs them in batches."""
 
-    def __init__(self, engine: LocalEngine, max_batch: int = 8, max_wait_s: float = 0.01):
+    def __init__(self, engine: LocalEngine, max_batch: int = 8, gap_s: float = 0.02, max_wait_s: float = 0.25):
         self.engine = engine
         self.max_batch = max(1, max_batch)
-        self.max_wait_s = max_wait_s
+        self.gap_s = gap_s  # keep collecting while requests arrive within this gap of each other...
+        self.max_wait_s = max_wait_s  # ...for at most this long
         self.q: queue.Queue[tuple[GenRequest, Any] | None] = queue.Queue()
         self.batches = 0
         self._thread = threading.Thread(target=self._loop, name="model-server-batcher", daemon=True)
@@ -84,8 +85,11 @@ class BatchWorker:
             batch = [item]
             deadline = time.perf_counter() + self.max_wait_s
             while len(batch) < self.max_batch:
+                wait = min(self.gap_s, deadline - time.perf_counter())
+                if wait <= 0:
+                    break
                 try:
-                    nxt = self.q.get(timeout=max(0.0, deadline - time.perf_counter()))
+                    nxt = self.q.get(timeout=wait)
                 except queue.Empty:
                     break
                 if nxt is None:
@@ -197,8 +201,12 @@ def create_app(model_path: str, *, adapter: str | None = None, device: str | Non
 
         if not body.stream:
             fut: asyncio.Future[GenRequest] = loop.create_future()
-            state["worker"].submit(req, lambda r: loop.call_soon_threadsafe(
-                lambda: fut.done() or fut.set_result(r)))
+
+            def resolve(r: GenRequest) -> None:
+                if not fut.done():
+                    fut.set_result(r)
+
+            state["worker"].submit(req, lambda r: loop.call_soon_threadsafe(resolve, r))
             try:
                 r = await fut
             except asyncio.CancelledError:
@@ -212,7 +220,11 @@ def create_app(model_path: str, *, adapter: str | None = None, device: str | Non
                     "usage": usage(r)}
 
         aq: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
-        req.on_text = lambda piece: loop.call_soon_threadsafe(aq.put_nowait, ("text", piece))
+
+        def on_text(piece: str) -> None:
+            loop.call_soon_threadsafe(aq.put_nowait, ("text", piece))
+
+        req.on_text = on_text
         state["worker"].submit(req, lambda r: loop.call_soon_threadsafe(aq.put_nowait, ("done", r)))
         include_usage = bool((body.stream_options or {}).get("include_usage"))
 

@@ -13,7 +13,7 @@ from typing import Any
 from rag.answer import extractive
 from rag.answer.schema import Answer, Turn
 from rag.answer.verify import verify
-from rag.errors import InvalidInput, NotFound
+from rag.errors import InvalidInput, NotFound, StoreUnavailable
 from rag.evidence import Evidence
 from rag.linking import EntityLinker, LinkResult, load_synonyms, load_zh_en
 from rag.retrieve import Retrieval, Retriever, _group_by_mention
@@ -50,6 +50,15 @@ class DrugService:
         self._lock = threading.RLock()
 
     # -- components ------------------------------------------------------------------------------------------
+    def _require_kb(self) -> None:
+        """Serving never creates stores: an embedded KB that was never ingested is an error, not an empty answer."""
+        s = self.settings
+        missing = [p for p, used in ((s.edge_path, s.vector_backend == "edge"), (s.kuzu_path, s.graph_backend == "kuzu"))
+                   if used and not p.exists()]
+        if missing:
+            raise StoreUnavailable(f"no knowledge base at {missing[0]}: run `drugrag ingest` first "
+                                   f"(DRUGRAG_HOME={s.home})")
+
     @property
     def vstore(self):
         if self._v is None:
@@ -57,6 +66,7 @@ class DrugService:
                 if self._v is None:
                     from rag.components import make_vector_store
 
+                    self._require_kb()
                     self._v = make_vector_store(self.settings)
         return self._v
 
@@ -67,6 +77,7 @@ class DrugService:
                 if self._g is None:
                     from rag.components import make_graph_store
 
+                    self._require_kb()
                     self._g = make_graph_store(self.settings)
         return self._g
 
@@ -165,13 +176,17 @@ class DrugService:
         if gen is not None and ret.evidence.sources and ret.evidence.intent != "prescription":
             from rag.answer.grounding import ground
 
+            from rag.answer.generate import AnswerTextStream
+
             pieces: list[str] = []
+            prose = AnswerTextStream()  # the model streams JSON; users see only the "answer" prose as it grows
             try:
                 for piece in gen.stream(q, ret.evidence, history):
                     pieces.append(piece)
-                    yield {"event": "token", "data": piece}
+                    if text := prose.feed(piece):
+                        yield {"event": "token", "data": text}
                 answer, stats = ground("".join(pieces), ret.evidence, generator_name=gen.name, model=gen.model,
-                                       prompt_format=self.settings.generator_prompt_format)
+                                       prompt_format=getattr(gen, "prompt_format", self.settings.generator_prompt_format))
             except Exception as e:  # noqa: BLE001
                 answer, stats = None, {"fallback": f"generation error: {e}"}
             if answer is None:

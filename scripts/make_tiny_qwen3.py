@@ -16,6 +16,7 @@ import logging
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger("make_tiny_qwen3")
 
@@ -34,6 +35,13 @@ def ensure_tokenizer(tokenizer_dir: Path) -> Path:
     return tokenizer_dir
 
 
+def _token_id(tok: Any, token: str) -> int:
+    i = tok.convert_tokens_to_ids(token)
+    if not isinstance(i, int):
+        raise ValueError(f"the tokenizer has no single token {token!r}")
+    return i
+
+
 def make_tiny_qwen3(out_dir: Path, tokenizer_dir: Path, *, seed: int = 0) -> Path:
     import torch
     from transformers import AutoTokenizer, Qwen3Config, Qwen3ForCausalLM
@@ -42,8 +50,8 @@ def make_tiny_qwen3(out_dir: Path, tokenizer_dir: Path, *, seed: int = 0) -> Pat
     tok = AutoTokenizer.from_pretrained(str(tokenizer_dir))
     vocab = len(tok)  # includes added special tokens (<|im_end|>, <think>, ...)
     torch.manual_seed(seed)
-    eos_id = tok.convert_tokens_to_ids("<|im_end|>")
-    pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.convert_tokens_to_ids("<|endoftext|>")
+    eos_id = _token_id(tok, "<|im_end|>")
+    pad_id = tok.pad_token_id if tok.pad_token_id is not None else _token_id(tok, "<|endoftext|>")
     cfg = Qwen3Config(
         vocab_size=vocab,
         hidden_size=64,

@@ -111,3 +111,11 @@ def test_qdrant_server_down_is_503(kb_copy):
     with TestClient(create_app(svc)) as c:
         r = c.post("/v1/ask", json={"question": "What is naproxen used for?"})
         assert r.status_code == 503 and "unavailable" in r.json()["detail"]
+
+
+def test_missing_knowledge_base_is_503_not_an_empty_answer(tmp_path):
+    svc = DrugService(make_settings(tmp_path / "never-ingested"))
+    with TestClient(create_app(svc)) as c:
+        r = c.post("/v1/ask", json={"question": "What is naproxen used for?"})
+        assert r.status_code == 503 and "drugrag ingest" in r.json()["detail"]
+    assert not (tmp_path / "never-ingested" / "kuzu").exists()

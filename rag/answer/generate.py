@@ -21,6 +21,7 @@ cancellation.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import queue
@@ -130,6 +131,8 @@ class _Batch:
         self.keep: list[int | None] = [None] * len(reqs)  # tokens to keep once a row is done
         self.reserve = [min(CLOSE_RESERVE_MAX, max(1, r.max_new_tokens // 2)) for r in reqs]
         self.puts = -1  # the first put() is the prompt
+        self.prefix_off = [0] * len(reqs)  # incremental detokenisation windows
+        self.read_off = [0] * len(reqs)
         # a tiny JSON lexer per row (over the text so far): are we inside a string?
         self._scan = [0] * len(reqs)
         self._in_str = [False] * len(reqs)
@@ -156,6 +159,7 @@ class _Batch:
             r.finish_reason = reason
 
 
+@functools.cache
 def _processor_cls() -> type:
     from transformers import LogitsProcessor
 
@@ -179,29 +183,34 @@ def _processor_cls() -> type:
             for i in rows:
                 llt.fill_next_token_bitmask(b.matchers[i], bitmask, i)
             vocab = scores.shape[1]
-            # one bit per token, little-endian words: unpack to one byte per token
-            bits = np.unpackbits(bitmask[rows].numpy().view(np.uint8), axis=1, bitorder="little")
-            if bits.shape[1] < vocab:
-                bits = np.pad(bits, ((0, 0), (0, vocab - bits.shape[1])))
-            allowed = torch.from_numpy(bits[:, :vocab]).to(device=scores.device, dtype=torch.bool)
-            for k, i in enumerate(rows):
-                row = scores[i]
-                row.masked_fill_(~allowed[k], float("-inf"))
+            # one bit per allowed token in little-endian int32 words: unpack the complement, one byte per token
+            words = bitmask[rows].numpy()
+            banned = np.unpackbits(np.invert(words).view(np.uint8), axis=1, bitorder="little")
+            if banned.shape[1] < vocab:  # logits wider than the tokenizer's vocabulary: the extra ids are banned
+                banned = np.pad(banned, ((0, 0), (0, vocab - banned.shape[1])), constant_values=1)
+            ban = torch.from_numpy(banned[:, :vocab]).to(device=scores.device, dtype=torch.bool)
+            if len(rows) == scores.shape[0]:
+                scores.masked_fill_(ban, float("-inf"))
+            else:
+                idx = torch.tensor(rows, device=scores.device)
+                scores[idx] = scores[idx].masked_fill(ban, float("-inf"))
+            for i in rows:
                 m = b.matchers[i]
                 closing = b.reqs[i].max_new_tokens - step <= b.reserve[i]
                 in_str = b.in_string(i) if closing else False
                 ff = m.compute_ff_tokens() if not in_str else []
                 if ff:  # text the grammar forces: take its canonical first token
-                    row[ff[0]] += 1e4
+                    scores[i, ff[0]] += 1e4
                 elif closing:  # near the budget: close the open string, then the open arrays/objects
                     closers = eng._close_str if in_str else eng._close_struct
                     if closers is not None:
-                        row[closers] += 1e4  # masked (-inf) entries stay -inf
+                        scores[i, closers] += 1e4  # banned (-inf) entries stay -inf
             return scores
 
     return GrammarProcessor
 
 
+@functools.cache
 def _stopper_cls() -> type:
     from transformers import StoppingCriteria
 
@@ -241,6 +250,7 @@ def _stopper_cls() -> type:
     return RowStopper
 
 
+@functools.cache
 def _streamer_cls() -> type:
     from transformers.generation.streamers import BaseStreamer
 
@@ -265,20 +275,26 @@ def _streamer_cls() -> type:
                 r.token_ids.append(int(toks[i]))
                 if r.t_first is None:
                     r.t_first = now
-                self._emit(r, final=False)
+                self._emit(i, final=False)
 
-        def _emit(self, r: GenRequest, final: bool) -> None:
-            text = self.b.engine.tokenizer.decode(r.token_ids, skip_special_tokens=True)
-            if not final and text.endswith("\ufffd"):  # an incomplete multi-byte character: wait for the rest
+        def _emit(self, i: int, final: bool) -> None:
+            """Incremental detokenisation (as vLLM does it): decode a short window before and after the new
+            tokens and emit the difference, so each step costs O(window), not O(tokens so far)."""
+            b, r = self.b, self.b.reqs[i]
+            tok = b.engine.tokenizer
+            ids, p0, p1 = r.token_ids, b.prefix_off[i], b.read_off[i]
+            if p1 >= len(ids):
                 return
-            if len(text) > len(r.text) and text.startswith(r.text):
-                piece = text[len(r.text):]
-            elif text != r.text:
-                piece = text[len(r.text):] if text.startswith(r.text) else ""
-            else:
-                piece = ""
-            r.text = text
-            if piece and r.on_text is not None:
+            prefix = tok.decode(ids[p0:p1], skip_special_tokens=True)
+            full = tok.decode(ids[p0:], skip_special_tokens=True)
+            if not final and (len(full) <= len(prefix) or full.endswith("\ufffd")):
+                return  # nothing printable yet, or an incomplete multi-byte character: wait for the rest
+            piece = full[len(prefix):]
+            b.prefix_off[i], b.read_off[i] = p1, len(ids)
+            if not piece:
+                return
+            r.text += piece
+            if r.on_text is not None:
                 try:
                     r.on_text(piece)
                 except Exception:  # noqa: BLE001 - a broken consumer must not kill the batch
@@ -286,8 +302,8 @@ def _streamer_cls() -> type:
                     r.cancelled = True
 
         def end(self) -> None:
-            for r in self.b.reqs:
-                self._emit(r, final=True)
+            for i in range(len(self.b.reqs)):
+                self._emit(i, final=True)
 
     return RowStreamer
 
@@ -375,7 +391,7 @@ class LocalEngine:
                 model = PeftModel.from_pretrained(model, self.adapter).merge_and_unload()
             except (OSError, ValueError) as e:
                 raise ModelUnavailable(f"cannot load LoRA adapter {self.adapter}: {e}") from e
-        model.to(device)
+        model = model.to(device)  # type: ignore[arg-type]
         model.eval()
         tok.padding_side = "left"
         if tok.pad_token is None:
@@ -611,7 +627,9 @@ class OpenAIGenerator:
 
     def __init__(self, base_url: str, model: str | None = None, api_key: str | None = "EMPTY",
                  timeout: float = 60.0, *, max_new_tokens: int = 512, temperature: float = 0.0,
-                 client: Any = None):
+                 chat_template_kwargs: dict[str, Any] | None = None, client: Any = None):
+        """chat_template_kwargs: sent as vLLM's extra `chat_template_kwargs` (default: enable_thinking off, so
+        Qwen3-style templates start the JSON at once); pass {} to send nothing."""
         import httpx
 
         self.base_url = base_url.rstrip("/")
@@ -619,6 +637,8 @@ class OpenAIGenerator:
         self.prompt_format = "chat_template"  # the server applies its model's chat template
         self.max_new_tokens = int(max_new_tokens)
         self.temperature = float(temperature)
+        self.chat_template_kwargs = {"enable_thinking": False} if chat_template_kwargs is None \
+            else dict(chat_template_kwargs)
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = client or httpx.Client(timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
                                               headers=headers)
@@ -660,6 +680,8 @@ class OpenAIGenerator:
                 "strict": True}}
         if stream:
             body["stream_options"] = {"include_usage": True}
+        if self.chat_template_kwargs:
+            body["chat_template_kwargs"] = self.chat_template_kwargs
         return body
 
     def generate(self, question: str, evidence: Evidence, history: Sequence[Turn] = ()) -> GenerationResult:
@@ -694,8 +716,7 @@ class OpenAIGenerator:
                     resp.read()
                     raise ModelUnavailable(
                         f"model server {self.base_url} answered {resp.status_code}: {resp.text[:300]}")
-                for piece in iter_sse_content(resp.iter_lines()):
-                    yield piece
+                yield from iter_sse_content(resp.iter_lines())
         except httpx.HTTPError as e:
             raise self._unavailable(e) from e
 

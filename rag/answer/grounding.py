@@ -104,8 +104,11 @@ def generation_schema(source_ids: list[str] | tuple[str, ...]) -> dict[str, Any]
 
 
 def schema_errors(obj: Any, schema: dict[str, Any]) -> list[str]:
-    """JSON-schema validation messages (empty list = valid)."""
-    import jsonschema
+    """JSON-schema validation messages (empty list = valid; also when jsonschema is not installed)."""
+    try:
+        import jsonschema
+    except ImportError:  # pragma: no cover - grounding does not depend on it; it only reports
+        return []
 
     v = jsonschema.Draft7Validator(schema)
     return [f"{'/'.join(str(p) for p in e.absolute_path) or '<root>'}: {e.message}" for e in v.iter_errors(obj)][:20]
@@ -279,6 +282,18 @@ _SAFE_CLAIM = re.compile(
     re.I,
 )
 
+_NEGATION = re.compile(r"\b(?:not|never|no|cannot|can't|doesn't|don't|isn't|aren't|nor)\b|不|未|并非|无法", re.I)
+
+
+def _claims_safe(text: str) -> bool:
+    """A claim that a combination is safe / interaction-free (negated statements such as "does not mean it is
+    safe" do not count)."""
+    for m in _SAFE_CLAIM.finditer(text):
+        before = text[max(0, m.start() - 30): m.start()]
+        if m.group(0).lower().startswith("no ") or not _NEGATION.search(before):
+            return True
+    return False
+
 
 def ground(
     raw: dict[str, Any] | str | None,
@@ -394,12 +409,13 @@ def ground(
     for src in evidence.sources:
         if not _is_interaction_edge(src) or src.doc_id in seen:
             continue
-        e = src.edge or {}
-        if src not in cited_sources and frozenset((e.get("src"), e.get("dst"))) not in asked:
+        edge = src.edge or {}
+        if src not in cited_sources and frozenset((edge.get("src"), edge.get("dst"))) not in asked:
             continue
         seen.add(src.doc_id)
         cid = cites.add(src, 0, len(src.section_text))
-        drugs = [str(e.get("src_name") or e.get("src") or "?"), str(e.get("dst_name") or e.get("dst") or "?")]
+        drugs = [str(edge.get("src_name") or edge.get("src") or "?"),
+                 str(edge.get("dst_name") or edge.get("dst") or "?")]
         interactions.append(Interaction(drugs=drugs, severity=_severity(src),  # type: ignore[arg-type]
                                         text=src.section_text, citations=[cid]))
 
@@ -412,7 +428,7 @@ def ground(
             answer_text = _clip(" ".join(f.text for f in facts[:2]) or interactions[0].text, MAX_ANSWER)
         else:
             return fail(f"{status} without an explanation")
-    if evidence.intent == "interaction" and _SAFE_CLAIM.search(answer_text):
+    if evidence.intent == "interaction" and any(_claims_safe(x) for x in [answer_text, *(f.text for f in facts)]):
         return fail("the answer calls a combination safe or interaction-free")
 
     follow = [_clip(f, MAX_FOLLOW_UP) for f in raw_follow if isinstance(f, str) and f.strip()][:MAX_FOLLOW_UPS]
