@@ -22,7 +22,7 @@ _RULES: list[tuple[str, str, list[str]]] = [
     ("storage", r"\bstor(e|age)\b|shelf|keep it|贮藏|储存|保存", ["storage"]),
     ("ingredients", r"ingredient|contain|what is in|成分|含有", ["ingredients"]),
     ("pharmacology", r"mechanism|how does .+ work|pharmacolog|half[- ]life|药理|作用机制|机理|半衰期", ["pharmacology"]),
-    ("indications", r"used for|use[ds]? of|what is .+ for|indicat|treat|purpose|good for|what does .+ do|适应症|适应证|功能主治|主治|治疗|用途|治什么|干什么|有什么用|作用|功效|用于", ["indications"]),
+    ("indications", r"used for|use[ds]? of|what is .+ for|indicat|treat|purpose|good for|what does .+ do|适应症|适应证|适应|功能主治|主治|主要用于|治疗|用途|治什么|干什么|有什么用|作用|功效|用于", ["indications"]),
     ("disease_drugs", r"what (drug|medicine|medication)s? (for|to take|treat)|which (drug|medicine|medication)s?|吃什么药|用什么药|推荐.*药|什么药", []),
 ]
 _COMPILED = [(name, re.compile(rx, re.I), secs) for name, rx, secs in _RULES]

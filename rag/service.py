@@ -174,9 +174,8 @@ class DrugService:
         gen = self.generator
         answer: Answer | None = None
         if gen is not None and ret.evidence.sources and ret.evidence.intent != "prescription":
-            from rag.answer.grounding import ground
-
             from rag.answer.generate import AnswerTextStream
+            from rag.answer.grounding import ground
 
             pieces: list[str] = []
             prose = AnswerTextStream()  # the model streams JSON; users see only the "answer" prose as it grows
