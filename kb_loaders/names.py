@@ -10,12 +10,15 @@ from __future__ import annotations
 import re
 import unicodedata
 
+# Bump when the rules below change: ingest re-derives every id that depends on them (graph sources, label chunks).
+NAMES_VERSION = "2"
+
 SALT_WORDS = frozenset(
     """sodium potassium calcium magnesium lithium zinc aluminum aluminium ammonium hydrochloride hcl
     dihydrochloride hydrobromide bromide chloride iodide fluoride sulfate sulphate bisulfate hydrogen tartrate
     bitartrate citrate maleate mesylate mesilate dimesylate besylate besilate succinate fumarate hemifumarate
     acetate diacetate phosphate diphosphate nitrate lactate gluconate tosylate malate oxalate pamoate palmitate
-    propionate dipropionate valerate butyrate stearate benzoate salicylate carbonate bicarbonate trihydrate
+    propionate dipropionate valerate butyrate stearate carbonate bicarbonate trihydrate
     dihydrate monohydrate hemihydrate sesquihydrate hydrate anhydrous tromethamine meglumine disodium
     monosodium decanoate enanthate cypionate xinafoate trifenatate olamine erbumine hyclate""".split()
 )

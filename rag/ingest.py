@@ -11,6 +11,7 @@ Idempotent and restartable:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import resource
 import time
@@ -25,7 +26,7 @@ from typing import Any
 from tqdm import tqdm
 
 from kb_loaders.model import GraphRecords, Label, LoadResult, Node, SkippedRecord
-from kb_loaders.names import base_name, norm_name
+from kb_loaders.names import NAMES_VERSION, base_name, norm_name
 from kb_loaders.sections import SECTION_TITLES
 from rag.chunking import chunk_section
 from rag.embedding import Embedder
@@ -136,9 +137,17 @@ def embed_text(label: Label, section_key: str, text: str) -> str:
     return f"{name} | {title}: {text.strip()}"
 
 
+def index_hash(label: Label, s: Settings) -> str:
+    """What a label's stored chunks depend on: its content, the name rules, chunking and the embedding model.
+    Any change re-indexes the label on the next ingest."""
+    key = "|".join([label.content_hash(), NAMES_VERSION, str(s.chunk_chars), Path(s.embedding_model_path).name,
+                    str(s.embedding_max_seq_length)])
+    return hashlib.sha1(key.encode()).hexdigest()[:16]
+
+
 def label_points(label: Label, s: Settings) -> tuple[list[dict[str, Any]], list[str]]:
     """Chunk payloads of a label and the texts to embed for them (same order)."""
-    h = label.content_hash()
+    h = index_hash(label, s)
     names = sorted({norm_name(n) for n in label.all_names() if norm_name(n)})
     drug_ids = label_drug_ids(label)
     generic_ids = sorted({base_name(n) for n in (label.generic_names or label.substance_names) if base_name(n)})
@@ -168,7 +177,8 @@ def _graph_total(gstore) -> tuple[int, int, dict[str, dict[str, int]]]:
 def ingest_graph(graphs: Sequence[GraphRecords], gstore, report: IngestReport) -> None:
     for g in graphs:
         known = gstore.get_source_fingerprint(g.source)
-        if known and known == g.fingerprint:
+        fingerprint = f"{g.fingerprint}:names{NAMES_VERSION}"  # node ids derive from the name rules too
+        if known and known == fingerprint:
             report.sources[g.source] = {"status": "unchanged", "nodes": len(g.nodes), "edges": len(g.edges)}
             log.info("graph source %s unchanged (fingerprint %s): skipped", g.source, known)
             continue
@@ -179,7 +189,7 @@ def ingest_graph(graphs: Sequence[GraphRecords], gstore, report: IngestReport) -
         e_new = 0
         for i in tqdm(range(0, len(g.edges), 100_000), desc=f"graph edges {g.source}", unit="batch", leave=False):
             e_new += gstore.upsert_edges(g.edges[i: i + 100_000])
-        gstore.set_source_fingerprint(g.source, g.fingerprint)
+        gstore.set_source_fingerprint(g.source, fingerprint)
         report.sources[g.source] = {"status": "loaded", "nodes": len(g.nodes), "edges": len(g.edges),
                                     "replaced_edges": removed}
         log.info("graph source %s: %d nodes (%d new), %d edges (%d new, %d old removed)",
@@ -206,7 +216,7 @@ def run_ingest(s: Settings, vstore: VectorStore, gstore, embedder: Embedder, pro
         vstore.ensure_collection(dim)
         vh = vstore.label_hashes()
         gh = gstore.label_hashes()
-        todo = [lab for lab in labels if not (vh.get(lab.id) == gh.get(lab.id) == lab.content_hash())]
+        todo = [lab for lab in labels if not (vh.get(lab.id) == gh.get(lab.id) == index_hash(lab, s))]
         report.unchanged_labels = len(labels) - len(todo)
         report.replaced_labels = sum(1 for lab in todo if lab.id in vh or lab.id in gh)
     log.info("%d labels: %d unchanged, %d to write (%d replacing an older version or a partial write)",
@@ -242,7 +252,7 @@ def run_ingest(s: Settings, vstore: VectorStore, gstore, embedder: Embedder, pro
             items = []
             for lab in batch:
                 props = {"title": lab.title, "version": lab.version, "language": lab.language, "source": lab.source,
-                         "source_file": lab.source_file, "content_hash": lab.content_hash(),
+                         "source_file": lab.source_file, "content_hash": index_hash(lab, s),
                          "effective_date": lab.effective_date, "sections": len(lab.sections)}
                 items.append((lab.id, props, label_drug_nodes(lab)))
             gstore.upsert_labels(items)

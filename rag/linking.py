@@ -103,7 +103,7 @@ class EntityLinker:
         for did, name in disease_names:
             self._add("Disease", did, name)
             self.display.setdefault(("Disease", did), name)
-        self.max_words = 8
+        self.max_words = max((len(k.split()) for k in self.keys if not has_cjk(k)), default=8)
         self.max_zh = max((len(k) for k in self.keys if has_cjk(k)), default=2)
         self._en_vocab = [k for k in self.keys if not has_cjk(k) and len(k) >= 5]
         log.info("entity linker: %d keys", len(self.keys))

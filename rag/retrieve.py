@@ -16,7 +16,7 @@ from kb_loaders.names import norm_name
 from rag.answer.schema import Turn
 from rag.embedding import Embedder
 from rag.evidence import Evidence, Source
-from rag.linking import EntityLinker, Link, LinkResult
+from rag.linking import _LATIN_CJK, EntityLinker, Link, LinkResult
 from rag.routing import Route, route
 from rag.sparse import sparse_query
 from rag.stores.base import Hit, SearchFilter, VectorStore
@@ -98,7 +98,7 @@ class Retriever:
                         lr = LinkResult(prev.links, lr.unlinked, lr.suggestions)
                         break
         groups = _group_by_mention(lr.drugs)
-        rt = route(question, n_drugs=len(groups), n_diseases=len(lr.diseases))
+        rt = route(mask_mentions(question, lr), n_drugs=len(groups), n_diseases=len(lr.diseases))
         ev = Evidence(question=question, language=lang, intent=rt.intent, sections=rt.sections,
                       linked=[lk.entity() for lk in lr.links])
         res = Retrieval(ev, lr, rt)
@@ -224,6 +224,16 @@ class Retriever:
                         if n >= 2:
                             break
         return sources
+
+
+def mask_mentions(question: str, lr: LinkResult) -> str:
+    """The question with linked names replaced by X, so a name never decides the route ("Children's Tylenol",
+    "Pain Relief ..." are names, not questions about children or pain)."""
+    q = norm_name(_LATIN_CJK.sub(" ", question))
+    for m in sorted({lk.matched for lk in lr.links}, key=len, reverse=True):
+        if m:
+            q = q.replace(m, " X ")
+    return q
 
 
 def _group_by_mention(drugs: list[Link]) -> list[list[Link]]:

@@ -60,13 +60,13 @@ class Settings(BaseSettings):
     embedding_model: str = Field(default="", description="sentence-transformers id or local path; '' = home/models/multilingual-e5-small")
     embedding_query_prompt: str = "query: "
     embedding_passage_prompt: str = "passage: "
-    embedding_max_seq_length: int = 128
+    embedding_max_seq_length: int = 96
     embedding_dtype: Literal["float32", "bfloat16"] = "bfloat16"
     embedding_batch_size: int = 32
     embedding_device: str = "cpu"
 
     # chunking / ingest
-    chunk_chars: int = 1200
+    chunk_chars: int = 1500
     upsert_batch_size: int = 256
 
     # retrieval

@@ -15,13 +15,12 @@ log = logging.getLogger(__name__)
 
 
 def citation_valid(c, ev: Evidence) -> bool:
-    src = next((s for s in ev.sources if s.doc_id == c.doc_id and s.kind == c.source
-                and (s.section == c.section)), None)
-    if src is None:
-        return False
-    if not (0 <= c.start < c.end <= len(src.section_text)):
-        return False
-    return src.section_text[c.start: c.end] == c.quote
+    """A label may hold two sections with one canonical key (e.g. 'warnings' and 'precautions'): any may match."""
+    return any(
+        s.doc_id == c.doc_id and s.kind == c.source and s.section == c.section
+        and 0 <= c.start < c.end <= len(s.section_text) and s.section_text[c.start: c.end] == c.quote
+        for s in ev.sources
+    )
 
 
 def verify(answer: Answer, ev: Evidence) -> Answer:
