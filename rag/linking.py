@@ -183,6 +183,15 @@ class EntityLinker:
                     suggestions += difflib.get_close_matches(w, self._en_vocab, n=2, cutoff=0.85)
         return LinkResult(links, unlinked, suggestions)
 
+    def prefix_candidates(self, word: str, limit: int = 5) -> list[str]:
+        """Drug names that start with an unlinked word ('insulin' → insulin glargine, insulin lispro, ...)."""
+        w = norm_name(word)
+        if len(w) < 4:
+            return []
+        out = sorted({self.display.get(("Drug", eid), eid) for k, ids in self.keys.items() if k.startswith(w + " ")
+                      for typ, eid in ids if typ == "Drug"}, key=len)
+        return out[:limit]
+
     def link_name(self, name: str) -> list[Link]:
         """Link one drug name given on its own (the /v1/interactions endpoint): exact key, then base name."""
         n = norm_name(name)

@@ -127,12 +127,14 @@ class Retriever:
             found, other_labels = self._label_sources(question, qv, main, rt)
             sources += found
         graph_only = [lk for lk in lr.drugs if not lk.label_ids]
-        if graph_only and rt.intent != "interaction":
-            for lk in graph_only[:2]:
-                edges = self.g.edges_of("Drug", lk.id, ["RECOMMAND_DRUG", "COMMON_DRUG"], limit=12)
+        if graph_only and rt.intent != "interaction" and (not labelled or rt.intent in ("indications", "general")):
+            n_graph = 0
+            for lk in graph_only[:6]:  # a zh name may link an INN with no label first; keep looking for edges
+                edges = self.g.edges_of("Drug", lk.id, ["RECOMMAND_DRUG", "COMMON_DRUG"], limit=12 - n_graph)
                 sources += [self.graph_source(e) for e in edges]
-                if rt.intent == "interaction" or "interactions" in rt.sections:
-                    sources += [self.graph_source(e) for e in self.g.interactions_of(lk.id, limit=10)]
+                n_graph += len(edges)
+                if n_graph >= 12:
+                    break
         if lr.diseases and not lr.drugs:
             for d in lr.diseases[:2]:
                 edges = self.g.edges_of("Disease", d.id, ["RECOMMAND_DRUG", "COMMON_DRUG"], limit=15)

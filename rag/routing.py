@@ -17,7 +17,7 @@ _RULES: list[tuple[str, str, list[str]]] = [
     ("geriatric", r"elderly|geriatric|older (adult|patient|people)|老年|老人", ["geriatric", "dosage", "warnings"]),
     ("overdosage", r"overdos|too much|taken too many|过量|吃多了|服多了", ["overdosage", "warnings"]),
     ("adverse_reactions", r"side[- ]effect|adverse|reaction|undesirable|不良反应|副作用|副反应", ["adverse_reactions", "warnings", "boxed_warning"]),
-    ("dosage", r"\bdos(e|es|age|ing)\b|how (much|many|often|long|to (take|use))|administ|max(imum)? daily|剂量|用法|用量|怎么(吃|服|用)|如何(服用|使用)|一次|一日|每天|几次|多少", ["dosage"]),
+    ("dosage", r"\bdos(e|es|age|ing)\b|how (much|many|often|long|to (take|use))|how (should|do|can|would) (i|you|we|he|she|they) (take|use|give)|administ|max(imum)? daily|剂量|用法|用量|怎么(吃|服|用)|如何(服用|使用)|一次|一日|每天|几次|多少", ["dosage"]),
     ("warnings", r"warning|precaution|caution|careful|注意事项|注意|警告|慎用", ["warnings", "boxed_warning"]),
     ("storage", r"\bstor(e|age)\b|shelf|keep it|贮藏|储存|保存", ["storage"]),
     ("ingredients", r"ingredient|contain|what is in|成分|含有", ["ingredients"]),

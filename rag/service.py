@@ -142,7 +142,7 @@ class DrugService:
         return answer
 
     def _build(self, ret: Retrieval, history: Sequence[Turn]) -> Answer:
-        base = extractive.build(ret, self.retriever.suggest)
+        base = extractive.build(ret, self.retriever.suggest, self.retriever.linker.prefix_candidates)
         gen = self.generator
         if gen is None or base.status in ("refused", "needs_clarification") or not ret.evidence.sources:
             return base
@@ -189,10 +189,10 @@ class DrugService:
             except Exception as e:  # noqa: BLE001
                 answer, stats = None, {"fallback": f"generation error: {e}"}
             if answer is None:
-                answer = extractive.build(ret, self.retriever.suggest)
+                answer = extractive.build(ret, self.retriever.suggest, self.retriever.linker.prefix_candidates)
                 answer.metadata.fallback = str(stats.get("fallback"))
         if answer is None:
-            answer = extractive.build(ret, self.retriever.suggest)
+            answer = extractive.build(ret, self.retriever.suggest, self.retriever.linker.prefix_candidates)
             for word in re.findall(r"\S+\s*", answer.answer):
                 yield {"event": "token", "data": word}
         answer = verify(answer, ret.evidence)

@@ -91,7 +91,8 @@ def _clean(s: str, limit: int = 320) -> str:
     return s if len(s) <= limit else s[: limit - 1].rsplit(" ", 1)[0] + "…"
 
 
-def build(ret: Retrieval, suggest: Callable[[str], list[str]] | None = None) -> Answer:
+def build(ret: Retrieval, suggest: Callable[[str], list[str]] | None = None,
+          prefix_candidates: Callable[[str], list[str]] | None = None) -> Answer:
     ev = ret.evidence
     lang = ev.language
     cites = _Cites()
@@ -117,6 +118,12 @@ def build(ret: Retrieval, suggest: Callable[[str], list[str]] | None = None) -> 
 
     links = ret.links
     if not links.links:
+        options = [c for w in links.unlinked[:2] for c in (prefix_candidates(w) if prefix_candidates else [])]
+        if options:  # "insulin": several products start with it; ask which one
+            follow.extend(t(lang, f"Do you mean {c}?", f"您是指 {c} 吗？") for c in options[:3])
+            return done("needs_clarification", t(
+                lang, f"Several drugs match \"{links.unlinked[0]}\": {', '.join(options)}. Which one do you mean?",
+                f"有多种药品与“{links.unlinked[0]}”匹配：{'、'.join(options)}。请问您指的是哪一种？"))
         if links.unlinked:
             names = ", ".join(links.unlinked[:3])
             cands = list(dict.fromkeys(links.suggestions + (suggest(ev.question) if suggest else [])))[:3]
@@ -151,7 +158,15 @@ def build(ret: Retrieval, suggest: Callable[[str], list[str]] | None = None) -> 
         for da, db, lv in ret.pairs_with_edge:
             parts.append(t(lang, f"{da} + {db}: DDInter records a {lv} interaction. Ask your doctor or pharmacist before combining them.",
                            f"{da} 与 {db}：DDInter 记录有{_zh_level(lv)}相互作用，联合使用前请咨询医生或药师。"))
+        label_mentions = bool(label_src)
         for da, db in ret.pairs_without_edge:
+            if label_mentions:  # the graph is silent but a label names the other drug: the label speaks
+                parts.append(t(
+                    lang,
+                    f"{da} + {db}: DDInter has no record of this pair, but the label text below mentions it; read it "
+                    "and ask a pharmacist before combining them. No record is never proof of safety.",
+                    f"{da} 与 {db}：DDInter 中没有这对药物的记录，但以下说明书原文提及了它，请仔细阅读并在联合使用前咨询药师。没有记录不代表安全。"))
+                continue
             parts.append(t(
                 lang,
                 f"{da} + {db}: no interaction is recorded in the knowledge base. That does not mean the combination is "
@@ -162,7 +177,8 @@ def build(ret: Retrieval, suggest: Callable[[str], list[str]] | None = None) -> 
                            f"知识图谱列出 {len(interactions)} 条相互作用（按严重程度排序）。"))
         for s in label_src[:4]:
             # the passage that names the other drug: search within the retrieved chunk, cite it in the section
-            for a, b in best_spans(s.text, " ".join(n.name for n in ev.linked), set(), lead=False, n=1, max_chars=400):
+            query = ev.question if len(ret.pairs_with_edge) + len(ret.pairs_without_edge) == 0 else " ".join(n.name for n in ev.linked)
+            for a, b in best_spans(s.text, query, set(), lead=False, n=1, max_chars=400):
                 cid = cites.add(s, s.offset + a, s.offset + b)
                 if all(cid not in f.citations for f in facts):
                     facts.append(Fact(type=s.section or "interactions", text=_clean(s.text[a:b]), citations=[cid]))
@@ -219,7 +235,7 @@ def build(ret: Retrieval, suggest: Callable[[str], list[str]] | None = None) -> 
     if graph_src:
         graph_facts(graph_src, cites, facts, lang)
         if interactions or facts:
-            who = ", ".join(lk.name for lk in ev.linked[:2])
+            who = ", ".join(dict.fromkeys(lk.name for lk in ev.linked[:3]))
             label_needed = ev.intent not in ("indications", "general", "disease_drugs", "interaction")
             if label_needed:
                 return done("insufficient_evidence", t(
@@ -228,7 +244,7 @@ def build(ret: Retrieval, suggest: Callable[[str], list[str]] | None = None) -> 
             return done("answered", t(lang, f"From the knowledge graph (no label text in the knowledge base for {who}):",
                                       f"以下信息来自知识图谱（知识库中没有{who}的说明书原文）："))
 
-    who = ", ".join(lk.name for lk in ev.linked[:2])
+    who = ", ".join(dict.fromkeys(lk.name.lower() for lk in ev.linked[:3]))
     follow.append(t(lang, f"Would you like other sections of the {who} label?", f"需要查看{who}说明书的其他部分吗？"))
     return done("insufficient_evidence", t(
         lang, f"The knowledge base has no label text about this for {who}. Please ask a doctor or pharmacist.",
