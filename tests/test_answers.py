@@ -162,3 +162,12 @@ def test_answer_json_schema_has_no_prescription_field():
     assert "prescription" not in schema.lower()
     for key in ("status", "facts", "interactions", "citations", "follow_up_questions", "disclaimer"):
         assert key in Answer.model_json_schema()["properties"]
+
+
+def test_pair_without_graph_record_but_named_in_a_label_points_to_the_label(service):
+    # DDInter has no sildenafil–nitroglycerin pair; the nitroglycerin label's contraindications name sildenafil
+    ans = service.ask("Can I take nitroglycerin together with sildenafil?")
+    if not any(e.in_labels for e in ans.metadata.linked if e.id == "nitroglycerin"):
+        pytest.skip("no nitroglycerin label in the sample KB")
+    assert "no record of this pair" in ans.answer and "never proof of safety" in ans.answer
+    assert any("sildenafil" in c.quote.lower() for c in ans.citations)

@@ -612,14 +612,14 @@ def test_model_server_openai_protocol(model_server):
 
 
 @pytest.mark.slow
-def test_service_with_openai_backend_validates_or_falls_back(model_server, kb_home):
+def test_service_with_openai_backend_validates_or_falls_back(model_server, kb_copy):
     from fastapi.testclient import TestClient
 
     from rag.api import create_app
     from rag.service import DrugService
     from tests.conftest import make_settings
 
-    svc = DrugService(make_settings(kb_home, generator="openai", generator_url=f"{model_server}/v1",
+    svc = DrugService(make_settings(kb_copy, generator="openai", generator_url=f"{model_server}/v1",
                                     generator_model="tiny-qwen3", generator_max_new_tokens=160))
     try:
         with TestClient(create_app(svc)) as c:
@@ -647,11 +647,11 @@ def test_service_with_openai_backend_validates_or_falls_back(model_server, kb_ho
         svc.close()
 
 
-def test_service_generator_down_falls_back_to_extractive(kb_home):
+def test_service_generator_down_falls_back_to_extractive(kb_copy):
     from rag.service import DrugService
     from tests.conftest import make_settings
 
-    svc = DrugService(make_settings(kb_home, generator="openai", generator_url="http://127.0.0.1:9/v1",
+    svc = DrugService(make_settings(kb_copy, generator="openai", generator_url="http://127.0.0.1:9/v1",
                                     generator_model="chat", generator_timeout_s=2))
     try:
         ans = svc.ask("What is naproxen used for?")

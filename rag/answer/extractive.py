@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from kb_loaders.names import base_name
 from kb_loaders.sections import SECTION_TITLES
 from rag.answer.schema import Answer, AnswerMetadata, Citation, Fact, Interaction
 from rag.answer.text import disclaimer, t
@@ -158,9 +159,16 @@ def build(ret: Retrieval, suggest: Callable[[str], list[str]] | None = None,
         for da, db, lv in ret.pairs_with_edge:
             parts.append(t(lang, f"{da} + {db}: DDInter records a {lv} interaction. Ask your doctor or pharmacist before combining them.",
                            f"{da} 与 {db}：DDInter 记录有{_zh_level(lv)}相互作用，联合使用前请咨询医生或药师。"))
-        label_mentions = bool(label_src)
+        def label_mentions(a: str, b: str) -> bool:
+            """A label of one drug of the pair names the other one."""
+            for s in label_src:
+                low = s.text.lower()
+                if (b.lower() in low and base_name(b) not in s.drug_ids) or (a.lower() in low and base_name(a) not in s.drug_ids):
+                    return True
+            return False
+
         for da, db in ret.pairs_without_edge:
-            if label_mentions:  # the graph is silent but a label names the other drug: the label speaks
+            if label_mentions(da, db):  # the graph is silent but a label names the other drug: the label speaks
                 parts.append(t(
                     lang,
                     f"{da} + {db}: DDInter has no record of this pair, but the label text below mentions it; read it "
