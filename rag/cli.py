@@ -48,7 +48,9 @@ def setup(force: bool = False) -> None:
     if not tool.exists():
         _fail(FileNotFoundError(f"{tool} not found; set DRUGRAG_EMBEDDING_MODEL to a sentence-transformers model id or path"))
     out.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run([sys.executable, str(tool), str(out)], check=True, stdout=subprocess.DEVNULL)
+    p = subprocess.run([sys.executable, str(tool), str(out)], capture_output=True, text=True)
+    if p.returncode != 0:
+        _fail(RuntimeError(f"building the embedding model failed:\n{p.stderr[-3000:]}"))
     typer.echo(f"embedding model written to {out}")
 
 

@@ -36,6 +36,7 @@ class Evidence:
     sources: list[Source] = field(default_factory=list)
     retrieved_labels: list[str] = field(default_factory=list)
     interaction_pairs: list[tuple[str, str]] = field(default_factory=list)  # drug id pairs asked about
+    history_text: str = ""  # the user's earlier turns, for context checks (age, pregnancy, organ function)
 
     def source(self, sid: str) -> Source | None:
         return next((s for s in self.sources if s.sid == sid), None)

@@ -100,7 +100,8 @@ class Retriever:
         groups = _group_by_mention(lr.drugs)
         rt = route(mask_mentions(question, lr), n_drugs=len(groups), n_diseases=len(lr.diseases))
         ev = Evidence(question=question, language=lang, intent=rt.intent, sections=rt.sections,
-                      linked=[lk.entity() for lk in lr.links])
+                      linked=[lk.entity() for lk in lr.links],
+                      history_text=" ".join(t.content for t in history if t.role == "user"))
         res = Retrieval(ev, lr, rt)
         if rt.intent == "prescription":
             return res

@@ -171,3 +171,12 @@ def test_pair_without_graph_record_but_named_in_a_label_points_to_the_label(serv
         pytest.skip("no nitroglycerin label in the sample KB")
     assert "no record of this pair" in ans.answer and "never proof of safety" in ans.answer
     assert any("sildenafil" in c.quote.lower() for c in ans.citations)
+
+
+def test_dose_question_without_context_asks_who_it_is_for(service):
+    bare = service.ask("What is the recommended dose of olanzapine?")
+    assert bare.status == "answered" and "adult or a child" in bare.follow_up_questions[0]
+    zh = service.ask("奥氮平一次吃多少？")
+    assert "成人还是儿童" in zh.follow_up_questions[0]
+    told = service.ask("What is the recommended dose of olanzapine for a 70 year old adult?")
+    assert all("adult or a child" not in q for q in told.follow_up_questions)

@@ -10,7 +10,7 @@ from kb_loaders.names import base_name
 from kb_loaders.sections import SECTION_TITLES
 from rag.answer.schema import Answer, AnswerMetadata, Citation, Fact, Interaction
 from rag.answer.text import disclaimer, t
-from rag.evidence import Source
+from rag.evidence import Evidence, Source
 from rag.retrieve import Retrieval
 from rag.text import sentence_spans, tokens_for_overlap
 
@@ -229,6 +229,9 @@ def build(ret: Retrieval, suggest: Callable[[str], list[str]] | None = None,
                  f"根据“{top.title}”说明书【{sec}】：{_clean(first, 300)}")
         if lang == "zh" and top.language == "en":
             body += "（原文为英文）"
+        ask_first = clarifying_question(ev)
+        if ask_first:  # BianQue-style: the label makes this decisive, so ask before the user acts on a general dose
+            follow.insert(0, ask_first)
         if ev.intent in ("dosage", "pediatric", "geriatric", "pregnancy", "lactation"):
             body += t(lang, " Doses in a label are general; your own dose depends on your condition, so confirm it with your doctor or pharmacist.",
                       " 说明书剂量为一般推荐，个人用量需结合病情由医生或药师确定。")
@@ -257,6 +260,24 @@ def build(ret: Retrieval, suggest: Callable[[str], list[str]] | None = None,
     return done("insufficient_evidence", t(
         lang, f"The knowledge base has no label text about this for {who}. Please ask a doctor or pharmacist.",
         f"知识库中没有关于{who}这一问题的说明书内容，请咨询医生或药师。"))
+
+
+_CONTEXT = re.compile(
+    r"\b(child|children|kid|infant|baby|adult|elderly|older|year|years|aged?|pregnan\w*|breast\w*|nursing|kidney|renal|"
+    r"liver|hepatic|dialysis|weigh\w*|kg|also tak\w*|other (drug|medicine)s?)\b|岁|儿童|小儿|婴|成人|老人|老年|孕|哺乳|肾|肝|体重|同时(服|吃|用)|其他药",
+    re.I)
+
+
+def clarifying_question(ev: Evidence) -> str | None:
+    """For dose and safety questions that say nothing of who takes the drug, the one question worth asking."""
+    if ev.intent not in ("dosage", "warnings", "contraindications", "adverse_reactions"):
+        return None
+    if _CONTEXT.search(ev.question) or _CONTEXT.search(ev.history_text):
+        return None
+    return t(ev.language,
+             "Who is it for: an adult or a child (what age)? Any pregnancy or breastfeeding, kidney or liver problems, "
+             "or other medicines? The label's advice can differ for these.",
+             "请问是谁用药：成人还是儿童（几岁）？是否怀孕或哺乳、有无肝肾功能问题、是否同时服用其他药物？说明书对这些情况的建议可能不同。")
 
 
 def graph_facts(graph_src: list[Source], cites: _Cites, facts: list[Fact], lang: str) -> None:
