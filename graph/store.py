@@ -16,24 +16,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol, TypedDict, runtime_checkable
 
-from kb_loaders.model import Edge, Node
+from kb_loaders.model import EDGE_TYPES, NODE_TYPES, Edge, Node  # noqa: F401 (re-exported)
 
-NODE_TYPES: tuple[str, ...] = ("Drug", "Disease", "Symptom", "Check", "Food", "Department", "Cure", "Producer", "Label")
-# edge type → (source node type, target node type)
-EDGE_TYPES: dict[str, tuple[str, str]] = {
-    "INTERACTS_WITH": ("Drug", "Drug"),
-    "RECOMMAND_DRUG": ("Disease", "Drug"),
-    "COMMON_DRUG": ("Disease", "Drug"),
-    "HAS_SYMPTOM": ("Disease", "Symptom"),
-    "NEED_CHECK": ("Disease", "Check"),
-    "RECOMMAND_EAT": ("Disease", "Food"),
-    "NO_EAT": ("Disease", "Food"),
-    "DO_EAT": ("Disease", "Food"),
-    "CURE_WAY": ("Disease", "Cure"),
-    "ACOMPANY_WITH": ("Disease", "Disease"),
-    "CURE_DEPARTMENT": ("Disease", "Department"),
-    "HAS_LABEL": ("Drug", "Label"),
-}
+# the graph schema is part of the shared data model (kb_loaders.model); re-exported here for backends
 
 
 class GNode(TypedDict):

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from kb_loaders.files import fingerprint, gc_paused, iter_files
-from kb_loaders.model import Edge, GraphRecords, Node, SkippedRecord
+from kb_loaders.model import EDGE_TYPES, Edge, GraphRecords, Node, SkippedRecord
 from kb_loaders.names import base_name
 
 log = logging.getLogger(__name__)
@@ -26,19 +26,8 @@ ENTITY_TYPES: dict[str, str] = {
     "drug": "Drug", "symptom": "Symptom", "food": "Food", "check": "Check", "department": "Department",
     "cure": "Cure", "producer": "Producer", "disease": "Disease",
 }
-# relation (file stem upper-cased) → (source type, target type); mirrors graph.store.EDGE_TYPES
-RELATIONS: dict[str, tuple[str, str]] = {
-    "RECOMMAND_DRUG": ("Disease", "Drug"),
-    "COMMON_DRUG": ("Disease", "Drug"),
-    "HAS_SYMPTOM": ("Disease", "Symptom"),
-    "NEED_CHECK": ("Disease", "Check"),
-    "RECOMMAND_EAT": ("Disease", "Food"),
-    "NO_EAT": ("Disease", "Food"),
-    "DO_EAT": ("Disease", "Food"),
-    "CURE_WAY": ("Disease", "Cure"),
-    "ACOMPANY_WITH": ("Disease", "Disease"),
-    "CURE_DEPARTMENT": ("Disease", "Department"),
-}
+# relation (file stem upper-cased) → (source type, target type): the Disease → x edges of the graph schema
+RELATIONS: dict[str, tuple[str, str]] = {k: v for k, v in EDGE_TYPES.items() if v[0] == "Disease"}
 SOURCE = "cmedkg"
 
 

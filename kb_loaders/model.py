@@ -13,6 +13,23 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+NODE_TYPES: tuple[str, ...] = ("Drug", "Disease", "Symptom", "Check", "Food", "Department", "Cure", "Producer", "Label")
+# edge type → (source node type, target node type)
+EDGE_TYPES: dict[str, tuple[str, str]] = {
+    "INTERACTS_WITH": ("Drug", "Drug"),
+    "RECOMMAND_DRUG": ("Disease", "Drug"),
+    "COMMON_DRUG": ("Disease", "Drug"),
+    "HAS_SYMPTOM": ("Disease", "Symptom"),
+    "NEED_CHECK": ("Disease", "Check"),
+    "RECOMMAND_EAT": ("Disease", "Food"),
+    "NO_EAT": ("Disease", "Food"),
+    "DO_EAT": ("Disease", "Food"),
+    "CURE_WAY": ("Disease", "Cure"),
+    "ACOMPANY_WITH": ("Disease", "Disease"),
+    "CURE_DEPARTMENT": ("Disease", "Department"),
+    "HAS_LABEL": ("Drug", "Label"),
+}
+
 
 @dataclass(slots=True)
 class Section:
