@@ -185,7 +185,10 @@ def build(ret: Retrieval, suggest: Callable[[str], list[str]] | None = None,
                            f"知识图谱列出 {len(interactions)} 条相互作用（按严重程度排序）。"))
         for s in label_src[:4]:
             # the passage that names the other drug: search within the retrieved chunk, cite it in the section
-            query = ev.question if len(ret.pairs_with_edge) + len(ret.pairs_without_edge) == 0 else " ".join(n.name for n in ev.linked)
+            if len(ret.pairs_with_edge) + len(ret.pairs_without_edge) == 0:
+                query = ev.question  # "which drugs interact with X?" / "X and grapefruit?": the question's own words
+            else:  # a pair: the sentence that names the OTHER drug of the pair (this label names its own everywhere)
+                query = " ".join(n.name for n in ev.linked if n.id not in s.drug_ids and base_name(n.name) not in s.drug_ids)
             for a, b in best_spans(s.text, query, set(), lead=False, n=1, max_chars=400):
                 cid = cites.add(s, s.offset + a, s.offset + b)
                 if all(cid not in f.citations for f in facts):
