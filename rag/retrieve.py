@@ -97,7 +97,7 @@ class Retriever:
                     if prev.links:
                         lr = LinkResult(prev.links, lr.unlinked, lr.suggestions)
                         break
-        groups = _group_by_mention(lr.drugs)
+        groups = group_by_mention(lr.drugs)
         rt = route(mask_mentions(question, lr), n_drugs=len(groups), n_diseases=len(lr.diseases))
         ev = Evidence(question=question, language=lang, intent=rt.intent, sections=rt.sections,
                       linked=[lk.entity() for lk in lr.links],
@@ -115,7 +115,7 @@ class Retriever:
             return qvec
 
         if rt.intent == "interaction" and len(groups) >= 2:
-            sources += self._interaction_sources(groups, res)
+            sources += self.interaction_sources(groups, res)
         if rt.intent == "interaction" and len(groups) == 1:  # "which drugs interact with X?": graph first
             edges = [e for lk in groups[0] for e in self.g.interactions_of(lk.id, limit=8)]
             edges.sort(key=lambda e: SEVERITY_ORDER.get((e.get("props") or {}).get("level", "Unknown"), 4))
@@ -140,8 +140,6 @@ class Retriever:
             for d in lr.diseases[:2]:
                 edges = self.g.edges_of("Disease", d.id, ["RECOMMAND_DRUG", "COMMON_DRUG"], limit=15)
                 sources += [self.graph_source(e) for e in edges]
-        if not lr.links and not lr.unlinked and rt.intent not in ("general",):
-            pass  # no entity at all: the answer builder asks which drug is meant
         for i, s in enumerate(sources, 1):
             s.sid = f"S{i}"
         ev.sources = sources
@@ -190,7 +188,7 @@ class Retriever:
         # the other labels of the drug stay visible (in rank order) for the answer's retrieved_labels
         return [self.label_source(h) for h in chosen], label_order
 
-    def _interaction_sources(self, groups: list[list[Link]], res: Retrieval) -> list[Source]:
+    def interaction_sources(self, groups: list[list[Link]], res: Retrieval) -> list[Source]:
         ids = [lk.id for g in groups for lk in g]
         owner = {lk.id: gi for gi, g in enumerate(groups) for lk in g}
         edges = [e for e in self.g.interactions_between(ids) if owner.get(e["src"]) != owner.get(e["dst"])]
@@ -239,7 +237,7 @@ def mask_mentions(question: str, lr: LinkResult) -> str:
     return q
 
 
-def _group_by_mention(drugs: list[Link]) -> list[list[Link]]:
+def group_by_mention(drugs: list[Link]) -> list[list[Link]]:
     """Links of the same mention (華法林 → warfarin and the graph-only 华法林) are one drug of the question."""
     groups: dict[str, list[Link]] = {}
     for lk in drugs:

@@ -16,7 +16,7 @@ from rag.answer.verify import verify
 from rag.errors import InvalidInput, NotFound, StoreUnavailable
 from rag.evidence import Evidence
 from rag.linking import EntityLinker, LinkResult, load_synonyms, load_zh_en
-from rag.retrieve import Retrieval, Retriever, _group_by_mention
+from rag.retrieve import Retrieval, Retriever, group_by_mention
 from rag.routing import Route
 from rag.settings import Settings, get_settings
 from rag.stores.base import SearchFilter
@@ -221,8 +221,8 @@ class DrugService:
         ev = Evidence(question=question, language=lang, intent="interaction",  # type: ignore[arg-type]
                       sections=["interactions"], linked=[lk.entity() for lk in links])
         ret = Retrieval(ev, LinkResult(links, []), Route("interaction", ["interactions"]))
-        groups = _group_by_mention(links)
-        sources = r._interaction_sources(groups, ret)
+        groups = group_by_mention(links)
+        sources = r.interaction_sources(groups, ret)
         for i, s in enumerate(sources, 1):
             s.sid = f"S{i}"
         ev.sources = sources
