@@ -20,6 +20,7 @@ from rag.retrieve import Retrieval, Retriever, group_by_mention
 from rag.routing import Route
 from rag.settings import Settings, get_settings
 from rag.stores.base import SearchFilter
+from rag.text import detect_language
 
 log = logging.getLogger(__name__)
 _CTRL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -128,15 +129,19 @@ class DrugService:
         self._retriever = None
 
     # -- asking ----------------------------------------------------------------------------------------------
+    def _prepare(self, question: str, history: Sequence[Turn | dict]) -> tuple[Retrieval, list[Turn]]:
+        """Validate the question and the last ten turns, then retrieve: the first step of ask and ask_stream."""
+        q = clean_question(question, self.settings.max_question_chars)
+        turns = [h if isinstance(h, Turn) else Turn.model_validate(h) for h in history][-10:]
+        return self.retriever.retrieve(q, turns), turns
+
     def retrieve(self, question: str, history: Sequence[Turn] = ()) -> Retrieval:
-        return self.retriever.retrieve(clean_question(question, self.settings.max_question_chars), history)
+        return self._prepare(question, history)[0]
 
     def ask(self, question: str, history: Sequence[Turn] = ()) -> Answer:
         t0 = time.perf_counter()
-        q = clean_question(question, self.settings.max_question_chars)
-        history = [h if isinstance(h, Turn) else Turn.model_validate(h) for h in history][-10:]
-        ret = self.retriever.retrieve(q, history)
-        answer = self._build(ret, history)
+        ret, turns = self._prepare(question, history)
+        answer = self._build(ret, turns)
         answer = verify(answer, ret.evidence)
         answer.metadata.latency_ms = round((time.perf_counter() - t0) * 1000, 1)
         return answer
@@ -168,9 +173,8 @@ class DrugService:
     def ask_stream(self, question: str, history: Sequence[Turn] = ()) -> Iterator[dict[str, Any]]:
         """Events for server-sent streaming: {"event": "token", "data": str}… then {"event": "answer", "data": json}."""
         t0 = time.perf_counter()
-        q = clean_question(question, self.settings.max_question_chars)
-        history = [h if isinstance(h, Turn) else Turn.model_validate(h) for h in history][-10:]
-        ret = self.retriever.retrieve(q, history)
+        ret, history = self._prepare(question, history)
+        q = ret.evidence.question
         gen = self.generator
         answer: Answer | None = None
         if gen is not None and ret.evidence.sources and ret.evidence.intent != "prescription":
@@ -217,7 +221,7 @@ class DrugService:
         if unknown:
             raise NotFound(f"unknown drug(s) not in the knowledge base: {', '.join(unknown)}")
         question = " + ".join(names)
-        lang = "zh" if any("\u3400" <= ch <= "\u9fff" for ch in question) else "en"
+        lang = "zh" if detect_language(question) == "zh" else "en"
         ev = Evidence(question=question, language=lang, intent="interaction",  # type: ignore[arg-type]
                       sections=["interactions"], linked=[lk.entity() for lk in links])
         ret = Retrieval(ev, LinkResult(links, []), Route("interaction", ["interactions"]))
