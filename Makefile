@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 Q ?= What is naproxen used for?
 
-.PHONY: setup demo ingest serve ui test test-fast lint browser-deps bench
+.PHONY: setup demo ingest serve ui test test-unit test-fast lint browser-deps bench
 
 $(BIN)/drugrag: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -37,6 +37,9 @@ browser-deps:
 test: setup browser-deps
 	$(BIN)/pytest -q
 
+test-unit: $(BIN)/drugrag
+	$(BIN)/pytest -q tests/unit -m "not slow"
+
 test-fast: setup
 	$(BIN)/pytest -q -m "not slow and not browser"
 
@@ -45,4 +48,4 @@ lint:
 	$(BIN)/mypy
 
 bench: setup
-	$(BIN)/python -m rag.bench
+	$(BIN)/python -m bench

@@ -25,9 +25,10 @@ from neo4j.exceptions import (
 )
 
 from graph import cypher as C
+from graph import records as R
 from graph.store import EDGE_TYPES, NODE_TYPES, GEdge, GNode
+from kb_loaders.errors import InvalidInput, StoreUnavailable
 from kb_loaders.model import Edge, Node
-from rag.errors import InvalidInput, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ class Neo4jGraphStore:
     def _run(self, query: str, params: Mapping[str, Any] | None = None, read: bool = False) -> neo4j.EagerResult:
         C.check_params(query, params)
         try:
-            return self._driver.execute_query(  # type: ignore[call-overload]
+            return self._driver.execute_query(
                 query, parameters_=dict(params or {}), database_=self.database,
                 routing_=neo4j.RoutingControl.READ if read else neo4j.RoutingControl.WRITE)
         except Exception as e:
@@ -123,15 +124,15 @@ class Neo4jGraphStore:
     def _node_row(t: str, node_id: str, name: str, props: dict[str, Any]) -> dict[str, Any]:
         if t == "Drug":
             rest = {k: v for k, v in props.items() if k not in C.MERGED_LIST_KEYS and k not in C.RESERVED_NODE_KEYS}
-            return {"id": node_id, "name": name, "props": C.flatten_props(rest),
-                    "aliases": [str(a) for a in C.as_list(props.get("aliases")) if a],
-                    "sources": [str(s) for s in C.as_list(props.get("sources")) if s]}
+            return {"id": node_id, "name": name, "props": R.flatten_props(rest),
+                    "aliases": [str(a) for a in R.as_list(props.get("aliases")) if a],
+                    "sources": [str(s) for s in R.as_list(props.get("sources")) if s]}
         rest = {k: v for k, v in props.items() if k not in C.RESERVED_NODE_KEYS}
         if t == "Label":
-            return {"id": node_id, "props": {**C.flatten_props(rest), "id": node_id, "name": name,
-                                             "search": C.search_text(node_id, name, props)}}
-        return {"id": node_id, "name": name, "search": C.search_text(node_id, name, props),
-                "props": C.flatten_props(rest)}
+            return {"id": node_id, "props": {**R.flatten_props(rest), "id": node_id, "name": name,
+                                             "search": R.search_text(node_id, name, props)}}
+        return {"id": node_id, "name": name, "search": R.search_text(node_id, name, props),
+                "props": R.flatten_props(rest)}
 
     def upsert_nodes(self, nodes: Sequence[Node]) -> int:
         by_type: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {}
@@ -142,7 +143,7 @@ class Neo4jGraphStore:
             batch = by_type.setdefault(t, {})
             cur = batch.get(n.id)
             batch[n.id] = (n.name, dict(n.props)) if cur is None or t == "Label" else \
-                C.merge_node(t, cur[0], cur[1], n.name, dict(n.props))
+                R.merge_node(t, cur[0], cur[1], n.name, dict(n.props))
         created = 0
         for t in NODE_TYPES:
             if t not in by_type:
@@ -166,7 +167,7 @@ class Neo4jGraphStore:
             source = str(props.pop("source", "") or "")
             props.pop("eid", None)
             by_type.setdefault(t, {})[e.id] = {"src": src, "dst": dst, "eid": e.id, "source": source,
-                                               "props": C.flatten_props(props)}
+                                               "props": R.flatten_props(props)}
         created = 0
         for t in EDGE_TYPES:
             if t not in by_type:
@@ -202,7 +203,7 @@ class Neo4jGraphStore:
         self.upsert_labels([(label_id, props, drugs)])
 
     def upsert_labels(self, items: Sequence[tuple[str, dict[str, Any], Sequence[Node]]]) -> None:
-        plan = C.plan_labels(items)
+        plan = R.plan_labels(items)
         if not plan:
             return
         drugs = [d for _, ds, _ in plan.values() for d in ds]
@@ -240,16 +241,16 @@ class Neo4jGraphStore:
     @staticmethod
     def _node(t: str, r: Any) -> GNode:
         props = {k: v for k, v in dict(r["props"] or {}).items() if k not in C.RESERVED_NODE_KEYS}
-        return C.make_node(t, r["id"], r["name"], props)
+        return R.make_node(t, r["id"], r["name"], props)
 
     @staticmethod
     def _edge(r: Any) -> GEdge:
         props = dict(r["props"] or {})
         props.pop("eid", None)
-        return C.make_edge(r["type"], r["src"], r["src_name"], r["dst"], r["dst_name"], r["eid"], props)
+        return R.make_edge(r["type"], r["src"], r["src_name"], r["dst"], r["dst_name"], r["eid"], props)
 
     def find_entities(self, q: str, limit: int = 20, types: Iterable[str] | None = None) -> list[GNode]:
-        qs, qx = C.search_terms(q)
+        qs, qx = R.search_terms(q)
         if not qs or limit <= 0:
             return []
         wanted = None if types is None else {C.node_label(t) for t in ([types] if isinstance(types, str) else types)}
@@ -279,7 +280,7 @@ class Neo4jGraphStore:
 
     def _expand(self, frontier: dict[str, list[str]], edge_types: Sequence[str], cap: int
                 ) -> tuple[list[GEdge], bool]:
-        branches = tuple(C.branches_for(frontier, edge_types))
+        branches = tuple(R.branches_for(frontier, edge_types))
         if not branches:
             return [], False
         params: dict[str, Any] = {"cap": int(cap)}
@@ -299,7 +300,7 @@ class Neo4jGraphStore:
     def edges_of(self, node_type: str, node_id: str, edge_types: Iterable[str] | None = None,
                  limit: int = 100) -> list[GEdge]:
         t = C.node_label(node_type)
-        types = C.check_edge_types(edge_types)
+        types = R.check_edge_types(edge_types)
         if limit <= 0:
             return []
         edges, _ = self._expand({t: [node_id]}, types, int(limit))
@@ -315,7 +316,7 @@ class Neo4jGraphStore:
     def neighbourhood(self, node_type: str, node_id: str, depth: int = 1, edge_types: Iterable[str] | None = None,
                       limit: int = 200) -> tuple[list[GNode], list[GEdge], bool]:
         t = C.node_label(node_type)
-        types = C.check_edge_types(edge_types)
+        types = R.check_edge_types(edge_types)
         if not 1 <= int(depth) <= 3:
             raise InvalidInput(f"neighbourhood depth must be 1..3, not {depth}")
         if limit < 0:
@@ -323,7 +324,7 @@ class Neo4jGraphStore:
         start = self.get_node(t, node_id)
         if start is None:
             return [], [], False
-        return C.bounded_neighbourhood(start, int(depth), types, int(limit), self._expand, self._fetch_nodes)
+        return R.bounded_neighbourhood(start, int(depth), types, int(limit), self._expand, self._fetch_nodes)
 
     def labels_of_drug(self, drug_id: str) -> list[str]:
         return [r["id"] for r in self._records(C.NEO4J_LABELS_OF_DRUG, {"id": drug_id})]

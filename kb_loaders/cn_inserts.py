@@ -1,9 +1,11 @@
 """Chinese package inserts (JSONL `{"id", "text"}`, sections marked by 【header】) → Labels.
 
 A 【...】 is a section header when its text (spaces removed) is a known header or starts with one
-(sections.ZH_HEADERS, e.g. 【功能主治】, 【有 效 期】, 【儿童用药注意】) or is a bare number (【22】, 【40】, 【43】: scraping
-artefacts of the upstream site, kept as "other" sections under their own name). Any other 【...】 is text, not a
-header: brand marks such as 【强寿】 or 【吉林龙鑫药业有限公司】 inside a product name stay in that section's text.
+(sections.ZH_HEADERS, e.g. 【功能主治】, 【有 效 期】, 【儿童用药注意】) or is a bare number
+(【22】, 【40】, 【43】: scraping artefacts of the upstream site, kept as "other" sections under their own
+name).
+Any other 【...】 is text, not a header: brand marks such as
+【强寿】 or 【吉林龙鑫药业有限公司】 inside a product name stay in that section's text.
 """
 
 from __future__ import annotations

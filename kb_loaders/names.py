@@ -30,11 +30,48 @@ FORM_WORDS = frozenset(
 )
 # A name that starts with one of these is an inorganic compound or an element salt ("Sodium bicarbonate",
 # "Aluminum hydroxide", "Ferrous sulfate", "Iodide I-123"): it is kept whole, never reduced to one of its words.
-INORGANIC_FIRST = SALT_WORDS | frozenset("ferrous ferric cupric stannous silver bismuth iron edetate glycerophosphate".split())
+INORGANIC_FIRST = SALT_WORDS | frozenset(
+    "ferrous ferric cupric stannous silver bismuth iron edetate glycerophosphate".split()
+)
 ZH_FORMS = (
-    "缓释胶囊", "肠溶胶囊", "软胶囊", "胶囊", "缓释片", "控释片", "肠溶片", "分散片", "泡腾片", "咀嚼片", "薄膜衣片",
-    "含片", "糖衣片", "片", "颗粒", "冲剂", "口服液", "口服溶液", "注射液", "注射剂", "注射用", "滴眼液", "滴丸",
-    "气雾剂", "喷雾剂", "软膏", "乳膏", "凝胶", "贴膏", "贴剂", "栓", "糖浆", "合剂", "酊", "散", "丸", "膏", "剂",
+    "缓释胶囊",
+    "肠溶胶囊",
+    "软胶囊",
+    "胶囊",
+    "缓释片",
+    "控释片",
+    "肠溶片",
+    "分散片",
+    "泡腾片",
+    "咀嚼片",
+    "薄膜衣片",
+    "含片",
+    "糖衣片",
+    "片",
+    "颗粒",
+    "冲剂",
+    "口服液",
+    "口服溶液",
+    "注射液",
+    "注射剂",
+    "注射用",
+    "滴眼液",
+    "滴丸",
+    "气雾剂",
+    "喷雾剂",
+    "软膏",
+    "乳膏",
+    "凝胶",
+    "贴膏",
+    "贴剂",
+    "栓",
+    "糖浆",
+    "合剂",
+    "酊",
+    "散",
+    "丸",
+    "膏",
+    "剂",
 )
 ZH_SALTS = ("盐酸", "硫酸", "磷酸", "马来酸", "枸橼酸", "甲磺酸", "苯磺酸", "琥珀酸", "富马酸", "酒石酸", "醋酸")
 ZH_SALT_SUFFIX = ("钠", "钾", "钙", "镁")
@@ -64,7 +101,11 @@ def base_name(name: str) -> str:
     words = n.split()
     if words[0] in INORGANIC_FIRST:
         return " ".join(w for w in words if w not in FORM_WORDS) or n
-    kept = [w for w in words if w not in SALT_WORDS and w not in FORM_WORDS and not re.fullmatch(r"[\d.]+(mg|g|ml|mcg|%)?", w)]
+    kept = [
+        w
+        for w in words
+        if w not in SALT_WORDS and w not in FORM_WORDS and not re.fullmatch(r"[\d.]+(mg|g|ml|mcg|%)?", w)
+    ]
     return " ".join(kept) if kept else n
 
 
@@ -78,7 +119,7 @@ def zh_base_name(n: str) -> str:
         s = s[3:]
     for salt in ZH_SALTS:
         if s.startswith(salt) and len(s) > len(salt) + 1:
-            s = s[len(salt):]
+            s = s[len(salt) :]
             break
     for suf in ZH_SALT_SUFFIX:
         if s.endswith(suf) and len(s) > 2:

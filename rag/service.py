@@ -8,19 +8,24 @@ import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from graph.store import GraphStore
 from rag.answer import extractive
 from rag.answer.schema import Answer, Turn
 from rag.answer.verify import verify
-from rag.errors import InvalidInput, NotFound, StoreUnavailable
-from rag.evidence import Evidence
-from rag.linking import EntityLinker, LinkResult, load_synonyms, load_zh_en
-from rag.retrieve import Retrieval, Retriever, group_by_mention
-from rag.routing import Route
-from rag.settings import Settings, get_settings
-from rag.stores.base import SearchFilter
-from rag.text import detect_language
+from rag.core.errors import InvalidInput, NotFound, StoreUnavailable
+from rag.core.settings import Settings, get_settings
+from rag.core.text import detect_language
+from rag.core.types import Evidence
+from rag.retrieval.embedding import Embedder
+from rag.retrieval.linking import EntityLinker, LinkResult, load_synonyms, load_zh_en
+from rag.retrieval.retriever import Retrieval, Retriever, group_by_mention
+from rag.retrieval.routing import Route
+from rag.stores.base import SearchFilter, VectorStore
+
+if TYPE_CHECKING:
+    from rag.generation.base import Generator
 
 log = logging.getLogger(__name__)
 _CTRL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -40,7 +45,9 @@ def clean_question(q: Any, max_chars: int) -> str:
 class DrugService:
     """Components are created lazily from settings (or injected, for tests) and shared by every caller."""
 
-    def __init__(self, settings: Settings | None = None, *, vstore=None, gstore=None, embedder=None, generator=None):
+    def __init__(self, settings: Settings | None = None, *, vstore: VectorStore | None = None,
+                 gstore: GraphStore | None = None, embedder: Embedder | None = None,
+                 generator: Generator | None = None) -> None:
         self.settings = settings or get_settings()
         self._v = vstore
         self._g = gstore
@@ -54,14 +61,18 @@ class DrugService:
     def _require_kb(self) -> None:
         """Serving never creates stores: an embedded KB that was never ingested is an error, not an empty answer."""
         s = self.settings
-        missing = [p for p, used in ((s.edge_path, s.vector_backend == "edge"), (s.kuzu_path, s.graph_backend == "kuzu"))
-                   if used and not p.exists()]
+        missing = [
+            p
+            for p, used in ((s.edge_path, s.vector_backend == "edge"), (s.kuzu_path, s.graph_backend == "kuzu"))
+            if used and not p.exists()
+        ]
         if missing:
-            raise StoreUnavailable(f"no knowledge base at {missing[0]}: run `drugrag ingest` first "
-                                   f"(DRUGRAG_HOME={s.home})")
+            raise StoreUnavailable(
+                f"no knowledge base at {missing[0]}: run `drugrag ingest` first (DRUGRAG_HOME={s.home})"
+            )
 
     @property
-    def vstore(self):
+    def vstore(self) -> VectorStore:
         if self._v is None:
             with self._lock:
                 if self._v is None:
@@ -72,18 +83,18 @@ class DrugService:
         return self._v
 
     @property
-    def gstore(self):
+    def gstore(self) -> GraphStore:
         if self._g is None:
             with self._lock:
                 if self._g is None:
                     from rag.components import make_graph_store
 
                     self._require_kb()
-                    self._g = make_graph_store(self.settings)
+                    self._g = make_graph_store(self.settings, read_only=True)  # serving only reads
         return self._g
 
     @property
-    def embedder(self):
+    def embedder(self) -> Embedder:
         if self._e is None:
             with self._lock:
                 if self._e is None:
@@ -93,12 +104,12 @@ class DrugService:
         return self._e
 
     @property
-    def generator(self):
+    def generator(self) -> Generator | None:
         if not self._gen_loaded:
             with self._lock:
                 if not self._gen_loaded:
                     if self.settings.generator != "extractive":
-                        from rag.answer.generate import make_generator
+                        from rag.components import make_generator
 
                         self._gen = make_generator(self.settings)
                     self._gen_loaded = True
@@ -111,9 +122,12 @@ class DrugService:
                 if self._retriever is None:
                     t = time.perf_counter()
                     g = self.gstore
-                    linker = EntityLinker(g.names("Drug"), g.names("Disease"), g.drug_label_index(), load_zh_en(),
-                                          load_synonyms())
-                    self._retriever = Retriever(self.vstore, g, self.embedder, linker, self.settings.top_k, self.settings.prefetch)
+                    linker = EntityLinker(
+                        g.names("Drug"), g.names("Disease"), g.drug_label_index(), load_zh_en(), load_synonyms()
+                    )
+                    self._retriever = Retriever(
+                        self.vstore, g, self.embedder, linker, self.settings.top_k, self.settings.prefetch
+                    )
                     log.info("retriever ready in %.2f s", time.perf_counter() - t)
         return self._retriever
 
@@ -155,8 +169,13 @@ class DrugService:
 
         try:
             result = gen.generate(ret.evidence.question, ret.evidence, history)
-            ans, stats = ground(result.raw_json if result.raw_json is not None else result.raw_text, ret.evidence,
-                                generator_name=gen.name, model=gen.model, prompt_format=result.prompt_format)
+            ans, stats = ground(
+                result.raw_json if result.raw_json is not None else result.raw_text,
+                ret.evidence,
+                generator_name=gen.name,
+                model=gen.model,
+                prompt_format=result.prompt_format,
+            )
         except Exception as e:  # noqa: BLE001 - a failed generation falls back to the extractive answer, never an error page
             log.warning("generation failed, falling back to extractive: %s", e)
             ans, stats = None, {"fallback": f"generation error: {e}"}
@@ -178,8 +197,8 @@ class DrugService:
         gen = self.generator
         answer: Answer | None = None
         if gen is not None and ret.evidence.sources and ret.evidence.intent != "prescription":
-            from rag.answer.generate import AnswerTextStream
             from rag.answer.grounding import ground
+            from rag.generation.streaming import AnswerTextStream
 
             pieces: list[str] = []
             prose = AnswerTextStream()  # the model streams JSON; users see only the "answer" prose as it grows
@@ -188,8 +207,13 @@ class DrugService:
                     pieces.append(piece)
                     if text := prose.feed(piece):
                         yield {"event": "token", "data": text}
-                answer, stats = ground("".join(pieces), ret.evidence, generator_name=gen.name, model=gen.model,
-                                       prompt_format=getattr(gen, "prompt_format", self.settings.generator_prompt_format))
+                answer, stats = ground(
+                    "".join(pieces),
+                    ret.evidence,
+                    generator_name=gen.name,
+                    model=gen.model,
+                    prompt_format=getattr(gen, "prompt_format", self.settings.generator_prompt_format),
+                )
             except Exception as e:  # noqa: BLE001
                 answer, stats = None, {"fallback": f"generation error: {e}"}
             if answer is None:
@@ -221,9 +245,13 @@ class DrugService:
         if unknown:
             raise NotFound(f"unknown drug(s) not in the knowledge base: {', '.join(unknown)}")
         question = " + ".join(names)
-        lang = "zh" if detect_language(question) == "zh" else "en"
-        ev = Evidence(question=question, language=lang, intent="interaction",  # type: ignore[arg-type]
-                      sections=["interactions"], linked=[lk.entity() for lk in links])
+        ev = Evidence(
+            question=question,
+            language=detect_language(question),
+            intent="interaction",
+            sections=["interactions"],
+            linked=[lk.entity() for lk in links],
+        )
         ret = Retrieval(ev, LinkResult(links, []), Route("interaction", ["interactions"]))
         groups = group_by_mention(links)
         sources = r.interaction_sources(groups, ret)
@@ -236,11 +264,11 @@ class DrugService:
     # -- browsing ---------------------------------------------------------------------------------------------
     def search(self, q: str, limit: int = 20, types: Sequence[str] | None = None) -> list[dict[str, Any]]:
         q = clean_question(q, 200)
-        out = self.gstore.find_entities(q, limit=limit, types=types)
         idx = self.retriever.linker.drug_labels
-        for n in out:
-            n["has_label"] = bool(idx.get(n["id"])) if n["type"] == "Drug" else False
-        return out
+        return [
+            {**n, "has_label": bool(idx.get(n["id"])) if n["type"] == "Drug" else False}
+            for n in self.gstore.find_entities(q, limit=limit, types=types)
+        ]
 
     def drug(self, drug_id: str) -> dict[str, Any]:
         g = self.gstore
@@ -271,15 +299,34 @@ class DrugService:
         sections = []
         for si in sorted(secs):
             cs = sorted(secs[si], key=lambda c: c["chunk_index"])
-            sections.append({"index": si, "key": cs[0]["section"], "name": cs[0].get("section_name"),
-                             "text": "".join(c["text"] for c in cs)})
-        return {"label_id": label_id, "title": first.get("title"), "version": first.get("version"),
-                "effective_date": first.get("effective_date"), "language": first.get("language"),
-                "source": first.get("source"), "source_file": first.get("source_file"),
-                "names": first.get("names", []), "sections": sections}
+            sections.append(
+                {
+                    "index": si,
+                    "key": cs[0]["section"],
+                    "name": cs[0].get("section_name"),
+                    "text": "".join(c["text"] for c in cs),
+                }
+            )
+        return {
+            "label_id": label_id,
+            "title": first.get("title"),
+            "version": first.get("version"),
+            "effective_date": first.get("effective_date"),
+            "language": first.get("language"),
+            "source": first.get("source"),
+            "source_file": first.get("source_file"),
+            "names": first.get("names", []),
+            "sections": sections,
+        }
 
-    def neighbourhood(self, node_id: str, node_type: str | None = None, depth: int = 1,
-                      types: Sequence[str] | None = None, limit: int = 100) -> dict[str, Any]:
+    def neighbourhood(
+        self,
+        node_id: str,
+        node_type: str | None = None,
+        depth: int = 1,
+        types: Sequence[str] | None = None,
+        limit: int = 100,
+    ) -> dict[str, Any]:
         if not 1 <= depth <= 3:
             raise InvalidInput("depth must be 1, 2 or 3")
         if not 1 <= limit <= 500:
@@ -292,15 +339,26 @@ class DrugService:
             node_type = found[0]["type"]
         elif g.get_node(node_type, node_id) is None:
             raise NotFound(f"unknown graph entity: {node_type} {node_id}")
-        nodes, edges, truncated = g.neighbourhood(node_type, node_id, depth=depth, edge_types=types or None, limit=limit)
-        return {"center": {"id": node_id, "type": node_type}, "nodes": nodes, "edges": edges, "truncated": truncated,
-                "limit": limit}
+        nodes, edges, truncated = g.neighbourhood(
+            node_type, node_id, depth=depth, edge_types=types or None, limit=limit
+        )
+        return {
+            "center": {"id": node_id, "type": node_type},
+            "nodes": nodes,
+            "edges": edges,
+            "truncated": truncated,
+            "limit": limit,
+        }
 
     def kb_stats(self) -> dict[str, Any]:
         report_path = self.settings.home / "ingest_report.json"
         report = json.loads(report_path.read_text()) if report_path.exists() else None
-        return {"graph": self.gstore.counts(), "chunks": self.vstore.count(),
-                "labels": len(self.vstore.label_hashes()), "ingest_report": report}
+        return {
+            "graph": self.gstore.counts(),
+            "chunks": self.vstore.count(),
+            "labels": len(self.vstore.label_hashes()),
+            "ingest_report": report,
+        }
 
     def health(self) -> dict[str, Any]:
         out: dict[str, Any] = {}

@@ -1,6 +1,6 @@
 """A thin client with DrugService's methods, in-process or over HTTP (settings.ui_backend).
 
-Both raise rag.errors.DrugRagError subclasses for expected failures, so pages handle one family of errors whichever
+Both raise rag.core.errors.DrugRagError subclasses for expected failures, so pages handle one family of errors whichever
 backend is configured: the HTTP client maps the API's {"error", "detail"} bodies back to the same classes.
 """
 
@@ -13,9 +13,9 @@ from urllib.parse import quote
 
 import httpx
 
-from rag import errors
 from rag.answer.schema import Answer, Turn
-from rag.settings import Settings, get_settings
+from rag.core import errors
+from rag.core.settings import Settings, get_settings
 
 
 class Client(Protocol):

@@ -11,8 +11,8 @@ from typing import Any, TypeVar
 import streamlit as st
 from pydantic import ValidationError
 
-from rag import errors
 from rag.answer.schema import Answer, Citation
+from rag.core import errors
 from ui.client import Client, make_client
 
 log = logging.getLogger("drugrag.ui")
@@ -98,7 +98,7 @@ def call(fn: Callable[..., T], *args: Any, **kw: Any) -> tuple[T | None, str | N
     """(result, None) or (None, readable message); never raises an ordinary exception."""
     try:
         return fn(*args, **kw), None
-    except Exception as e:  # noqa: BLE001 - every failure becomes a readable message, never a traceback
+    except Exception as e:
         if isinstance(e, errors.DrugRagError):  # expected failures: one line in the server log
             log.warning("%s: %s", type(e).__name__, e)
         else:  # a bug: the traceback goes to the server log, never to the page
@@ -138,7 +138,8 @@ def esc(text: Any) -> str:
 
 def severity_html(sev: str | None) -> str:
     label, bg, fg = SEVERITY.get((sev or "unknown").lower(), SEVERITY["unknown"])
-    return f'<span class="dr-sev dr-sev-{html.escape((sev or "unknown").lower())}" style="background:{bg};color:{fg}">{label}</span>'
+    cls = html.escape((sev or "unknown").lower())
+    return f'<span class="dr-sev dr-sev-{cls}" style="background:{bg};color:{fg}">{label}</span>'
 
 
 def cite_html(ids: list[str]) -> str:
@@ -156,8 +157,7 @@ def plain(text: str) -> None:
 
 def status_html(status: str) -> str:
     label, bg, fg = STATUS.get(status, (status, "#eeeeee", "#333333"))
-    return (f'<span class="dr-status dr-status-{esc(status)}" style="background:{bg};color:{fg}">'
-            f"{esc(label)}</span>")
+    return f'<span class="dr-status dr-status-{esc(status)}" style="background:{bg};color:{fg}">{esc(label)}</span>'
 
 
 def status_badge(status: str) -> None:
@@ -169,7 +169,7 @@ def find_cited_section(label: dict[str, Any], c: Citation) -> tuple[dict[str, An
     """The stored section a citation quotes, and the span: exact key+offsets first, then the quote's position."""
     sections = label.get("sections") or []
     for s in sections:
-        if s.get("key") == c.section and s.get("text", "")[c.start:c.end] == c.quote:
+        if s.get("key") == c.section and s.get("text", "")[c.start : c.end] == c.quote:
             return s, c.start, c.end
     for same_key in (True, False):
         for s in sections:
@@ -204,23 +204,30 @@ def render_source(c: Citation, client: Client) -> None:
     if label is None:
         return
     st.markdown(f"#### {esc(label.get('title') or c.title)}", unsafe_allow_html=True)
-    meta = [f"Label id: `{label.get('label_id', c.doc_id)}`",
-            f"version {label.get('version') or c.version or 'not stated'}",
-            f"effective date {label.get('effective_date') or 'not stated'}"]
+    meta = [
+        f"Label id: `{label.get('label_id', c.doc_id)}`",
+        f"version {label.get('version') or c.version or 'not stated'}",
+        f"effective date {label.get('effective_date') or 'not stated'}",
+    ]
     for k in ("language", "source"):
         if label.get(k):
             meta.append(f"{k} {label[k]}")
     st.caption(" · ".join(meta))
     found = find_cited_section(label, c)
     if found is None:
-        st.warning("The quoted span was not found in the stored label (it may have been re-ingested since). "
-                   "The quote as cited:")
+        st.warning(
+            "The quoted span was not found in the stored label (it may have been re-ingested since). "
+            "The quote as cited:"
+        )
         st.markdown(f'<div class="dr-src"><mark>{esc(c.quote)}</mark></div>', unsafe_allow_html=True)
         return
     sec, start, end = found
     name = sec.get("name") or c.section_name or sec.get("key")
-    st.markdown(f"**Section:** {esc(name)} <span class='dr-type'>{esc(sec.get('key'))}</span> · "
-                f"characters {start}–{end} of {len(sec['text'])}", unsafe_allow_html=True)
+    st.markdown(
+        f"**Section:** {esc(name)} <span class='dr-type'>{esc(sec.get('key'))}</span> · "
+        f"characters {start}–{end} of {len(sec['text'])}",
+        unsafe_allow_html=True,
+    )
     text = sec["text"]
     whole = len(text) <= 4000 or st.toggle("Show the whole section", key=f"whole-{c.doc_id}-{start}-{end}")
     st.markdown(highlight_html(text, start, end, None if whole else 1500), unsafe_allow_html=True)
@@ -265,13 +272,18 @@ def render_answer(ans: Answer, key: str, on_follow_up: Callable[[str], None] | N
     plain(ans.answer)
     if ans.interactions:
         st.markdown("**Interactions**")
-        items = "".join(f"<li>{severity_html(i.severity)}<b>{esc(' + '.join(i.drugs))}</b>: {esc(i.text)}"
-                        f"{cite_html(i.citations)}</li>" for i in ans.interactions)
+        items = "".join(
+            f"<li>{severity_html(i.severity)}<b>{esc(' + '.join(i.drugs))}</b>: {esc(i.text)}"
+            f"{cite_html(i.citations)}</li>"
+            for i in ans.interactions
+        )
         html_block(f'<ul class="dr-list">{items}</ul>')
     if ans.facts:
         st.markdown("**Facts**")
-        items = "".join(f'<li><span class="dr-type">{esc(f.type)}</span>{esc(f.text)}{cite_html(f.citations)}</li>'
-                        for f in ans.facts)
+        items = "".join(
+            f'<li><span class="dr-type">{esc(f.type)}</span>{esc(f.text)}{cite_html(f.citations)}</li>'
+            for f in ans.facts
+        )
         html_block(f'<ul class="dr-list">{items}</ul>')
     if ans.citations:
         st.markdown("**Sources**")
@@ -280,5 +292,7 @@ def render_answer(ans: Answer, key: str, on_follow_up: Callable[[str], None] | N
     if ans.follow_up_questions and on_follow_up is not None:
         st.markdown("**Follow-up questions**")
         for j, q in enumerate(ans.follow_up_questions):
-            st.button(q, key=f"{key}-fu-{j}", on_click=on_follow_up, args=(q,), icon=":material/subdirectory_arrow_right:")
+            st.button(
+                q, key=f"{key}-fu-{j}", on_click=on_follow_up, args=(q,), icon=":material/subdirectory_arrow_right:"
+            )
     st.caption(f"⚠️ {ans.disclaimer}")

@@ -1,7 +1,7 @@
 """Turn a model's JSON output into a grounded `Answer`, or refuse to (→ the caller falls back to the extractive answer).
 
-The model is constrained to `generation_schema(source_ids)`: a compact schema, not the full `Answer`. Grounding then
-trusts nothing it said about sources:
+The model is constrained to `generation_schema(source_ids)` (rag.answer.gen_schema). Grounding then trusts nothing it
+said about sources:
 - citations must be ids of retrieved sources (unknown ids dropped; a fact left with none is dropped and counted);
 - each fact's quote must be a verbatim span of the cited source's stored section (exact find, then a whitespace-,
   case- and punctuation-insensitive find mapped back to exact offsets); otherwise it is replaced by the cited
@@ -13,249 +13,41 @@ trusts nothing it said about sources:
 
 from __future__ import annotations
 
-import json
 import logging
 import re
-import unicodedata
 from typing import Any
 
-from rag.answer.schema import Answer, AnswerMetadata, Citation, Fact, Interaction
-from rag.evidence import Evidence, Source
-
-try:
-    from rag.answer.text import disclaimer as _disclaimer
-except ImportError:  # pragma: no cover - rag.answer.text is another module's; keep a local fallback
-    _DISCLAIMERS = {
-        "en": "For reference only, from drug labels and a knowledge graph; not medical advice or a prescription. "
-        "Ask a doctor or pharmacist.",
-        "zh": "以上信息摘自药品说明书和知识图谱，仅供参考，不构成医疗建议或处方。请咨询医生或药师。",
-    }
-
-    def _disclaimer(lang: str) -> str:
-        return _DISCLAIMERS.get(lang, _DISCLAIMERS["en"])
-
-
-try:
-    from kb_loaders.sections import CANONICAL_SECTIONS
-except ImportError:  # pragma: no cover
-    CANONICAL_SECTIONS = ("indications", "dosage", "contraindications", "warnings", "boxed_warning",
-                          "adverse_reactions", "interactions", "pregnancy", "lactation", "pediatric", "geriatric",
-                          "overdosage", "pharmacology", "storage", "ingredients", "other")
+from kb_loaders.sections import CANONICAL_SECTIONS
+from rag.answer.cites import Citations
+from rag.answer.gen_schema import (
+    FACT_TYPES,
+    MAX_ANSWER,
+    MAX_CITES,
+    MAX_FACT_TEXT,
+    MAX_FACTS,
+    MAX_FOLLOW_UP,
+    MAX_FOLLOW_UPS,
+    STATUSES,
+    generation_schema,
+    parse_json,
+    schema_errors,
+)
+from rag.answer.quotes import best_support, locate_quote
+from rag.answer.schema import Answer, AnswerMetadata, Fact, Interaction
+from rag.answer.text import disclaimer as _disclaimer
+from rag.core.types import Evidence, Source
 
 log = logging.getLogger(__name__)
 
-STATUSES = ("answered", "insufficient_evidence", "needs_clarification")
-FACT_TYPES: tuple[str, ...] = (*CANONICAL_SECTIONS, "interaction", "graph")
-MAX_ANSWER = 600
-MAX_FACTS = 6
-MAX_FACT_TEXT = 400
-MAX_CITES = 3
-MAX_QUOTE = 300
-MAX_FOLLOW_UPS = 2
-MAX_FOLLOW_UP = 200
-
-MIN_QUOTE_CHARS = 6  # a shorter "quote" is found anywhere and proves nothing: treat it as missing
-SUPPORT_MIN_SCORE = 0.3  # share of the fact's (or quote's) tokens a replacement sentence must contain
-SUPPORT_MIN_HITS = 2
 SEVERITIES = ("major", "moderate", "minor")
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# the schema the model is constrained to
-
-
-def generation_schema(source_ids: list[str] | tuple[str, ...]) -> dict[str, Any]:
-    """The compact JSON Schema for generation; citations are restricted to the retrieved source ids."""
-    ids = list(dict.fromkeys(source_ids)) or ["S1"]
-    return {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["status", "answer", "facts", "follow_up_questions"],
-        "properties": {
-            "status": {"type": "string", "enum": list(STATUSES)},
-            "answer": {"type": "string", "maxLength": MAX_ANSWER},
-            "facts": {
-                "type": "array",
-                "maxItems": MAX_FACTS,
-                "items": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "required": ["type", "text", "citations", "quote"],
-                    "properties": {
-                        "type": {"type": "string", "enum": list(FACT_TYPES)},
-                        "text": {"type": "string", "maxLength": MAX_FACT_TEXT},
-                        "citations": {
-                            "type": "array",
-                            "minItems": 1,
-                            "maxItems": MAX_CITES,
-                            "items": {"type": "string", "enum": ids},
-                        },
-                        "quote": {"type": "string", "maxLength": MAX_QUOTE},
-                    },
-                },
-            },
-            "follow_up_questions": {
-                "type": "array",
-                "maxItems": MAX_FOLLOW_UPS,
-                "items": {"type": "string", "maxLength": MAX_FOLLOW_UP},
-            },
-        },
-    }
-
-
-def schema_errors(obj: Any, schema: dict[str, Any]) -> list[str]:
-    """JSON-schema validation messages (empty list = valid; also when jsonschema is not installed)."""
-    try:
-        import jsonschema
-    except ImportError:  # pragma: no cover - grounding does not depend on it; it only reports
-        return []
-
-    v = jsonschema.Draft7Validator(schema)
-    return [f"{'/'.join(str(p) for p in e.absolute_path) or '<root>'}: {e.message}" for e in v.iter_errors(obj)][:20]
-
-
-def parse_json(raw: str) -> Any:
-    """The JSON object in a model's text: tolerates code fences and text around one object. Raises ValueError."""
-    s = raw.strip()
-    if not s:
-        raise ValueError("empty output")
-    fence = re.match(r"^```(?:json)?\s*(.*?)\s*```$", s, re.S)
-    if fence:
-        s = fence.group(1)
-    try:
-        return json.loads(s)
-    except json.JSONDecodeError:
-        a, b = s.find("{"), s.rfind("}")
-        if a < 0 or b <= a:
-            raise ValueError("no JSON object in the output") from None
-        try:
-            return json.loads(s[a: b + 1])
-        except json.JSONDecodeError as e:
-            raise ValueError(f"invalid JSON: {e.msg} at {e.pos}") from None
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# locating quotes
-
-_FOLD = {
-    "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'",
-    "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2033": '"',
-    "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-", "\u2212": "-",
-    "\u00a0": " ", "\u3000": " ",
-}
-
-
-def _normalise_with_map(text: str) -> tuple[str, list[int]]:
-    """Casefolded text with whitespace runs collapsed and quote/dash variants folded; map[i] = index in `text`."""
-    out: list[str] = []
-    idx: list[int] = []
-    prev_space = True  # also strips leading whitespace
-    for i, ch in enumerate(text):
-        ch = _FOLD.get(ch, ch)
-        if ch.isspace():
-            if not prev_space:
-                out.append(" ")
-                idx.append(i)
-            prev_space = True
-            continue
-        prev_space = False
-        ch = unicodedata.normalize("NFKC", ch).casefold()
-        for c in ch:
-            out.append(c)
-            idx.append(i)
-    if out and out[-1] == " ":
-        out.pop()
-        idx.pop()
-    return "".join(out), idx
-
-
-def locate_quote(quote: str, text: str) -> tuple[int, int] | None:
-    """[start, end) of `quote` in `text`: exact, else whitespace/case/punctuation-insensitive mapped back."""
-    q = quote.strip()
-    if len(q) < MIN_QUOTE_CHARS:
-        return None
-    i = text.find(q)
-    if i >= 0:
-        return i, i + len(q)
-    nq, _ = _normalise_with_map(q)
-    nt, idx = _normalise_with_map(text)
-    if len(nq) < MIN_QUOTE_CHARS:
-        return None
-    j = nt.find(nq)
-    if j < 0:
-        return None
-    return idx[j], idx[j + len(nq) - 1] + 1
-
-
-_NUM = re.compile(r"\d+(?:\.\d+)?")
-
-
-def _overlap_tokens(text: str) -> set[str]:
-    from rag.text import tokens_for_overlap
-
-    return tokens_for_overlap(text) | set(_NUM.findall(text))
-
-
-def _sentences(text: str) -> list[tuple[int, int]]:
-    from rag.text import sentence_spans
-
-    return sentence_spans(text, max_len=MAX_QUOTE + 100)
-
-
-def best_support(text: str, *queries: str) -> tuple[int, int, float] | None:
-    """The sentence span of `text` with the highest token overlap with any of `queries` (score = share of the
-    query's tokens found), if it passes the support threshold."""
-    qsets = [q for q in (_overlap_tokens(x) for x in queries if x and x.strip()) if q]
-    if not qsets:
-        return None
-    best: tuple[float, int, int, int] | None = None  # (score, hits, -length, start) ...
-    best_span = None
-    for a, b in _sentences(text):
-        stoks = _overlap_tokens(text[a:b])
-        for q in qsets:
-            hits = len(q & stoks)
-            score = hits / len(q)
-            if hits < min(SUPPORT_MIN_HITS, len(q)) or score < SUPPORT_MIN_SCORE:
-                continue
-            key = (score, hits, -(b - a), -a)
-            if best is None or key > best:
-                best, best_span = key, (a, b)
-    if best is None or best_span is None:
-        return None
-    return best_span[0], best_span[1], best[0]
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# grounding
-
-
-class _Cites:
-    """Answer citations, one per distinct (source, span); ids C1, C2, ... (as the extractive builder does)."""
-
-    def __init__(self) -> None:
-        self.items: list[Citation] = []
-
-    def add(self, src: Source, start: int, end: int, replaced: bool = False) -> str:
-        for c in self.items:
-            if c.doc_id == src.doc_id and c.section == src.section and c.start == start and c.end == end:
-                if not replaced and c.quote_replaced:  # a verbatim quote of the same span wins
-                    c.quote_replaced = False
-                return c.id
-        cid = f"C{len(self.items) + 1}"
-        self.items.append(Citation(
-            id=cid, source=src.kind, doc_id=src.doc_id, title=src.title, section=src.section,
-            section_name=src.section_name, version=src.version, quote=src.section_text[start:end],
-            start=start, end=end, quote_replaced=replaced,
-        ))
-        return cid
-
-
 def _is_interaction_edge(src: Source) -> bool:
-    return src.kind == "graph" and bool(src.edge) and (src.edge or {}).get("type") == "INTERACTS_WITH"
+    return src.kind == "graph" and src.edge is not None and src.edge["type"] == "INTERACTS_WITH"
 
 
 def _severity(src: Source) -> str:
-    level = str(((src.edge or {}).get("props") or {}).get("level") or "").strip().lower()
+    level = str((src.edge["props"].get("level") if src.edge else None) or "").strip().lower()
     return level if level in SEVERITIES else "unknown"
 
 
@@ -346,7 +138,7 @@ def ground(
         raw_follow = []
 
     # --- facts -----------------------------------------------------------------------------------------------
-    cites = _Cites()
+    cites = Citations()
     facts: list[Fact] = []
     cited_sources: list[Source] = []
     stats["facts_in"] = len(raw_facts)
@@ -407,9 +199,9 @@ def ground(
     asked = {frozenset(p) for p in evidence.interaction_pairs}
     seen: set[str] = set()
     for src in evidence.sources:
-        if not _is_interaction_edge(src) or src.doc_id in seen:
+        edge = src.edge
+        if edge is None or not _is_interaction_edge(src) or src.doc_id in seen:
             continue
-        edge = src.edge or {}
         if src not in cited_sources and frozenset((edge.get("src"), edge.get("dst"))) not in asked:
             continue
         seen.add(src.doc_id)

@@ -24,8 +24,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from rag.answer.schema import Turn
-from rag.errors import InvalidInput
-from rag.evidence import Evidence, Source
+from rag.core.errors import InvalidInput
+from rag.core.types import Evidence, Source
 
 Message = dict[str, str]
 

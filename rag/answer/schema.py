@@ -11,6 +11,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from rag.core.types import LinkedEntity, Turn
+
+__all__ = ["Answer", "AnswerMetadata", "Citation", "Fact", "Interaction", "LinkedEntity", "Turn", "answer_json_schema"]
+
 SCHEMA_VERSION: Literal["1.0"] = "1.0"
 
 Status = Literal["answered", "insufficient_evidence", "needs_clarification", "refused"]
@@ -30,7 +34,9 @@ class Citation(BaseModel):
     quote: str = Field(description="verbatim text of the section (or the edge rendering) at [start, end)")
     start: int = Field(ge=0)
     end: int = Field(ge=0)
-    quote_replaced: bool = Field(default=False, description="a generated quote was replaced by the best supporting span")
+    quote_replaced: bool = Field(
+        default=False, description="a generated quote was replaced by the best supporting span"
+    )
 
 
 class Fact(BaseModel):
@@ -48,14 +54,6 @@ class Interaction(BaseModel):
     severity: Severity
     text: str
     citations: list[str] = Field(min_length=1)
-
-
-class LinkedEntity(BaseModel):
-    id: str
-    type: str
-    name: str
-    matched: str = Field(description="the text of the question that matched")
-    in_labels: bool = Field(default=False, description="the knowledge base holds at least one label for it")
 
 
 class AnswerMetadata(BaseModel):
@@ -84,11 +82,6 @@ class Answer(BaseModel):
     follow_up_questions: list[str] = Field(default_factory=list)
     disclaimer: str
     metadata: AnswerMetadata = Field(default_factory=AnswerMetadata)
-
-
-class Turn(BaseModel):
-    role: Literal["user", "assistant"]
-    content: str = Field(max_length=4000)
 
 
 def answer_json_schema() -> dict[str, Any]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 from rag.answer.schema import Answer
-from rag.evidence import Evidence
+from rag.core.types import Evidence
 
 log = logging.getLogger(__name__)
 

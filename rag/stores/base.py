@@ -1,8 +1,8 @@
 """The VectorStore protocol.
 
 Each point is one chunk of one label section. Two named vectors: `dense` (the embedder's output, cosine) and
-`sparse` (keyword term weights from rag.sparse; the store applies IDF, so hybrid dense+keyword retrieval fused by
-reciprocal rank fusion runs inside the store, identically on the embedded engine and on Qdrant server).
+`sparse` (keyword term weights from rag.retrieval.sparse; the store applies IDF, so hybrid dense+keyword retrieval
+fused by reciprocal rank fusion runs inside the store, identically on the embedded engine and on Qdrant server).
 
 Chunk payload keys (all set by rag.ingest):
   label_id, label_hash, version, title, language, source, source_file,
@@ -66,8 +66,9 @@ class VectorStore(Protocol):
 
     def search_sparse(self, vector: SparseVec, limit: int, flt: SearchFilter | None = None) -> list[Hit]: ...
 
-    def search_hybrid(self, dense: Sequence[float], sparse: SparseVec, limit: int,
-                      flt: SearchFilter | None = None, prefetch: int = 50) -> list[Hit]:
+    def search_hybrid(
+        self, dense: Sequence[float], sparse: SparseVec, limit: int, flt: SearchFilter | None = None, prefetch: int = 50
+    ) -> list[Hit]:
         """Dense and sparse candidates (prefetch each) fused by reciprocal rank fusion."""
 
     def scroll(self, flt: SearchFilter | None = None, batch: int = 1000) -> Iterator[dict[str, Any]]:

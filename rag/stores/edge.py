@@ -49,7 +49,7 @@ from qdrant_edge import (
     UpdateOperation,
 )
 
-from rag.errors import StoreUnavailable
+from rag.core.errors import StoreUnavailable
 from rag.stores.base import ChunkPoint, Hit, SearchFilter, SparseVec
 
 log = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ class EdgeVectorStore:
         self._lock: IO[str] | None = None
         try:
             self.path.mkdir(parents=True, exist_ok=True)
-            self._lock = open(self.path / LOCK_FILE, "a")  # noqa: SIM115 - held for the store's life
+            self._lock = open(self.path / LOCK_FILE, "a")
         except OSError as e:
             raise StoreUnavailable(f"cannot open the vector store at {self.path}: {e}") from e
         try:

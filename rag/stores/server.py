@@ -16,7 +16,7 @@ from qdrant_client import QdrantClient
 from qdrant_client import models as m
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-from rag.errors import StoreUnavailable
+from rag.core.errors import StoreUnavailable
 from rag.stores.base import ChunkPoint, Hit, SearchFilter, SparseVec
 from rag.stores.edge import DENSE, KEYWORD_FIELDS, SPARSE, _empty_condition, _values
 
@@ -55,7 +55,7 @@ class QdrantServerStore:
             try:
                 self.client = QdrantClient(url=self.url, api_key=api_key, timeout=timeout,
                                            check_compatibility=False)
-            except Exception as e:  # noqa: BLE001 - a malformed URL and the like
+            except Exception as e:
                 raise StoreUnavailable(f"Qdrant server at {self.url} is unavailable: {e}") from e
         self._exists: bool | None = None
 

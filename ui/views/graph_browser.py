@@ -77,7 +77,7 @@ def _expand(k: str) -> None:
     n = view["nodes"][k]
     types = list(view["key"][3])
     nb, err = call(get_client().neighbourhood, n["id"], n["type"], 1, types or None, view["limit"])
-    if err:
+    if err or nb is None:
         st.session_state[ERROR] = err
         return
     added = _merge(view, nb)
@@ -130,8 +130,15 @@ def _edges_table(view: dict[str, Any], k: str) -> pd.DataFrame:
             continue
         out = s == k
         other = f"{e['dst_name']} ({e['dst_type']})" if out else f"{e['src_name']} ({e['src_type']})"
-        rows.append({"relation": e["type"], "direction": "—" if e["type"] == "INTERACTS_WITH" else "→" if out else "←", "node": other,
-                     "level": e["props"].get("level", ""), "source": e["props"].get("source", "")})
+        rows.append(
+            {
+                "relation": e["type"],
+                "direction": "—" if e["type"] == "INTERACTS_WITH" else "→" if out else "←",
+                "node": other,
+                "level": e["props"].get("level", ""),
+                "source": e["props"].get("source", ""),
+            }
+        )
     return pd.DataFrame(rows, columns=["relation", "direction", "node", "level", "source"])
 
 
@@ -148,14 +155,31 @@ def _drug_panel(drug_id: str) -> None:
     if not labels:
         st.caption("No label for this drug in the knowledge base (graph facts only).")
     for lab in labels[:5]:
-        meta = " · ".join(str(x) for x in (lab.get("label_id"), lab.get("language"), lab.get("source"),
-                                           lab.get("version"), lab.get("effective_date")) if x)
+        meta = " · ".join(
+            str(x)
+            for x in (
+                lab.get("label_id"),
+                lab.get("language"),
+                lab.get("source"),
+                lab.get("version"),
+                lab.get("effective_date"),
+            )
+            if x
+        )
         st.markdown(f"*{esc(lab.get('title') or lab.get('label_id'))}*", unsafe_allow_html=True)
         st.caption(meta)
         secs = lab.get("sections") or []
         if secs:
-            i = st.selectbox("Label section", range(len(secs)), key=f"kg-sec-{lab.get('label_id')}",
-                             format_func=lambda j, secs=secs: f"{secs[j].get('name') or secs[j]['key']} ({secs[j]['key']})")
+            names = [f"{sec.get('name') or sec['key']} ({sec['key']})" for sec in secs]
+            i = (
+                st.selectbox(
+                    "Label section",
+                    list(range(len(secs))),
+                    key=f"kg-sec-{lab.get('label_id')}",
+                    format_func=names.__getitem__,
+                )
+                or 0
+            )
             text = secs[i]["text"]
             with st.container(height=220):
                 plain(text if len(text) <= 4000 else text[:4000] + " …")
@@ -171,19 +195,26 @@ def _drug_panel(drug_id: str) -> None:
 
 # -- page ---------------------------------------------------------------------------------------------------------
 st.title("Knowledge graph")
-st.caption("Search a drug, disease or symptom (English or 中文), then browse its neighbourhood. Click a node to "
-           "inspect it; the graph's expand button (or “Expand” on the right) merges its neighbours into the view.")
+st.caption(
+    "Search a drug, disease or symptom (English or 中文), then browse its neighbourhood. Click a node to "
+    "inspect it; the graph's expand button (or “Expand” on the right) merges its neighbours into the view."
+)
 client_or_stop()
 
 c1, c2 = st.columns([3, 2])
 query = c1.text_input("Search entity", key="kg_query", placeholder="e.g. warfarin, 高血压, headache")
-search_types = c2.multiselect("Entity types", list(NODE_TYPES), default=["Drug", "Disease", "Symptom"],
-                              key="kg_types")
+search_types = c2.multiselect("Entity types", list(NODE_TYPES), default=["Drug", "Disease", "Symptom"], key="kg_types")
 if query.strip():
     results = safe(get_client().search, query.strip(), 25, search_types or None) or []
     if results:
-        pick = st.selectbox("Entity", results, key=None, format_func=lambda n: (
-            f"{n['name']} · {n['type']}" + (" · has label" if n.get("has_label") else "") + f" · id {n['id']}"))
+        pick = st.selectbox(
+            "Entity",
+            results,
+            key=None,
+            format_func=lambda n: (
+                f"{n['name']} · {n['type']}" + (" · has label" if n.get("has_label") else "") + f" · id {n['id']}"
+            ),
+        )
         pk = (pick["type"], pick["id"])
         if st.session_state.get(PICK) != pk:
             st.session_state[PICK] = pk
@@ -195,8 +226,9 @@ if query.strip():
 d1, d2, d3 = st.columns([1, 1, 3])
 depth = d1.select_slider("Depth", options=[1, 2, 3], value=1, key="kg_depth")
 limit = d2.select_slider("Edge limit", options=[25, 50, 100, 200, 300, 500], value=50, key="kg_limit")
-rel_types = d3.multiselect("Relation types", list(EDGE_TYPES), default=[], key="kg_rel",
-                           placeholder="All relation types")
+rel_types = d3.multiselect(
+    "Relation types", list(EDGE_TYPES), default=[], key="kg_rel", placeholder="All relation types"
+)
 
 center = st.session_state.get(CENTER)
 if center is None:
@@ -212,47 +244,86 @@ if not view or view["key"] != want:
     st.session_state[ERROR] = None
 if view is None:
     st.stop()
+assert view is not None  # st.stop() ends the script run
 if err := st.session_state.get(ERROR):
     st.error(err, icon=":material/error:")
 
 n_nodes, n_edges = len(view["nodes"]), len(view["edges"])
 left, right = st.columns([3, 2])
 with left:
-    st.markdown(f"**{esc(center['name'])}** · {center['type']} — showing {n_nodes} nodes and {n_edges} edges",
-                unsafe_allow_html=True)
+    st.markdown(
+        f"**{esc(center['name'])}** · {center['type']} — showing {n_nodes} nodes and {n_edges} edges",
+        unsafe_allow_html=True,
+    )
     if view["truncated"]:
-        st.info(f"Showing {n_edges} of more than {n_edges} edges — truncated at the limit of {view['limit']} per "
-                "query. Filter relation types or raise the limit to see others.", icon=":material/content_cut:")
+        st.info(
+            f"Showing {n_edges} of more than {n_edges} edges — truncated at the limit of {view['limit']} per "
+            "query. Filter relation types or raise the limit to see others.",
+            icon=":material/content_cut:",
+        )
     if view["capped"]:
         st.warning(f"Node cap of {MAX_NODES} reached: further expansions are not drawn.")
     counts = Counter(n["type"] for n in view["nodes"].values())
-    legend = " ".join(f'<span class="dr-sev" style="background:{COLORS.get(t, "#999")};color:#fff">{t} {c}</span>'
-                      for t, c in counts.most_common())
+    legend = " ".join(
+        f'<span class="dr-sev" style="background:{COLORS.get(t, "#999")};color:#fff">{t} {c}</span>'
+        for t, c in counts.most_common()
+    )
     st.markdown(legend, unsafe_allow_html=True)
     present = sorted({n["type"] for n in view["nodes"].values()})
     node_styles = [_NodeStyle(t, COLORS.get(t, "#999999"), "name", ICONS.get(t)) for t in present]
-    edge_styles = [EdgeStyle(lb, SEVERITY.get(lb.split(" ")[-1].lower(), ("", "#9e9e9e"))[1], caption="label",
-                             directed=not lb.startswith("INTERACTS_WITH"),
-                             labeled=None)  # type: ignore[arg-type]  # its default False warns "deprecated" anyway
-                   for lb in sorted({edge_label(e) for e in view["edges"].values()})]
+    edge_styles = [
+        EdgeStyle(
+            lb,
+            SEVERITY.get(lb.split(" ")[-1].lower(), ("", "#9e9e9e"))[1],
+            caption="label",
+            directed=not lb.startswith("INTERACTS_WITH"),
+            labeled=None,
+        )  # its default False warns "deprecated" anyway
+        for lb in sorted({edge_label(e) for e in view["edges"].values()})
+    ]
     graph_key = f"kg_graph_{st.session_state.get(REV, 0)}"
-    st_link_analysis(_elements(view), layout="cose", node_styles=node_styles, edge_styles=edge_styles, height=560,
-                     key=graph_key, node_actions=["expand"], events=[Event("select_node", "tap", "node")],
-                     on_change=partial(_on_graph_event, graph_key))
+    st_link_analysis(
+        _elements(view),
+        layout="cose",
+        node_styles=node_styles,
+        edge_styles=edge_styles,
+        height=560,
+        key=graph_key,
+        node_actions=["expand"],
+        events=[Event("select_node", "tap", "node")],
+        on_change=partial(_on_graph_event, graph_key),
+    )
 
 with right:
     keys = list(view["nodes"])
     if st.session_state.get(SELECTED) not in view["nodes"]:
         st.session_state[SELECTED] = nkey(center["type"], center["id"])
-    chosen = st.selectbox("Selected node", keys, key=SELECTED,
-                          format_func=lambda k: f"{view['nodes'][k]['name']} · {view['nodes'][k]['type']}")
+    in_view = view["nodes"]
+    chosen = (
+        st.selectbox(
+            "Selected node", keys, key=SELECTED, format_func=lambda k: f"{in_view[k]['name']} · {in_view[k]['type']}"
+        )
+        or keys[0]
+    )
     node = view["nodes"][chosen]
     b1, b2 = st.columns(2)
-    b1.button("Re-centre here", on_click=_recentre, args=(chosen,), icon=":material/center_focus_strong:",
-              disabled=chosen == nkey(center["type"], center["id"]), width="stretch")
-    b2.button("Expand", on_click=_expand, args=(chosen,), icon=":material/unfold_more:",
-              disabled=chosen in view["expanded"], help="Merge this node's neighbours into the graph",
-              width="stretch")
+    b1.button(
+        "Re-centre here",
+        on_click=_recentre,
+        args=(chosen,),
+        icon=":material/center_focus_strong:",
+        disabled=chosen == nkey(center["type"], center["id"]),
+        width="stretch",
+    )
+    b2.button(
+        "Expand",
+        on_click=_expand,
+        args=(chosen,),
+        icon=":material/unfold_more:",
+        disabled=chosen in view["expanded"],
+        help="Merge this node's neighbours into the graph",
+        width="stretch",
+    )
     st.markdown(f"### {esc(node['name'])}", unsafe_allow_html=True)
     st.caption(f"{node['type']} · id {node['id']}")
     props = node.get("props") or {}

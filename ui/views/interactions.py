@@ -124,9 +124,17 @@ if result is not None and result[0] == selected:
             for it in by_pair.get(key, []):
                 html_block(f"{severity_html(it.severity)}{esc(it.text)}{cite_html(it.citations)}"
                            + _cited_html(it.citations, cites))
-            mentions = [f for f in label_facts
-                        if all(any(x in (f.text + " " + " ".join(cites[c].title for c in f.citations if c in cites)).lower()
-                                   for x in alias[d]) for d in (a, b))]
+            mentions = [
+                f
+                for f in label_facts
+                if all(
+                    any(
+                        x in (f.text + " " + " ".join(cites[c].title for c in f.citations if c in cites)).lower()
+                        for x in alias[d]
+                    )
+                    for d in (a, b)
+                )
+            ]
             if mentions:
                 st.markdown("**Label text on this pair**")
                 for f in mentions:
@@ -134,8 +142,10 @@ if result is not None and result[0] == selected:
     if label_facts:
         with st.expander("All label text retrieved for these drugs", icon=":material/description:"):
             for f in label_facts:
-                html_block(f'<span class="dr-type">{esc(f.type)}</span>{esc(f.text)}{cite_html(f.citations)}'
-                           + _cited_html(f.citations, cites))
+                html_block(
+                    f'<span class="dr-type">{esc(f.type)}</span>{esc(f.text)}{cite_html(f.citations)}'
+                    + _cited_html(f.citations, cites)
+                )
     st.caption(f"⚠️ {ans.disclaimer}")
     with st.expander("JSON", icon=":material/data_object:"):
         st.json(ans.model_dump(mode="json"), expanded=1)

@@ -1,0 +1,1 @@
+"""What every other part of rag builds on: settings, errors, shared types, text utilities."""

@@ -1,0 +1,130 @@
+"""Typed settings (env prefix DRUGRAG_, optional settings file). Defaults need no server.
+
+Backends are chosen here and only here (rag.components builds them from these settings).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _default_data_dir() -> Path:
+    shared = PROJECT_ROOT.parent / "shared" / "data"
+    return shared if shared.exists() else PROJECT_ROOT / "data"
+
+
+def _default_home() -> Path:
+    return PROJECT_ROOT / ".drugrag"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DRUGRAG_", env_file=None, extra="ignore")
+
+    # where things live
+    home: Path = Field(default_factory=_default_home, description="embedded stores, model cache, ingest reports")
+    data_dir: Path = Field(default_factory=_default_data_dir, description="source data root")
+
+    # sources to ingest (paths relative to data_dir unless absolute); empty string disables one
+    openfda_paths: list[str] = ["openfda"]
+    spl_paths: list[str] = ["spl"]
+    cn_insert_paths: list[str] = ["zh_inserts"]
+    ddinter_paths: list[str] = ["ddinter"]
+    cmedkg_path: str = "cmedkg"
+    limit_labels: int | None = Field(default=None, description="load at most N labels per source (tests, demos)")
+
+    # backends
+    vector_backend: Literal["edge", "qdrant"] = "edge"
+    graph_backend: Literal["kuzu", "neo4j"] = "kuzu"
+    qdrant_url: str = "http://localhost:6333"
+    qdrant_api_key: SecretStr | None = None
+    collection: str = "drug_chunks"
+    neo4j_uri: str = "bolt://localhost:7687"
+    neo4j_user: str = "neo4j"
+    neo4j_password: SecretStr = SecretStr("drugrag-dev")
+    neo4j_database: str = "neo4j"
+
+    # embedding
+    embedding_model: str = Field(
+        default="", description="sentence-transformers id or local path; '' = home/models/multilingual-e5-small; "
+        "'hash' = the deterministic smoke/test embedder (no model)")
+    embedding_query_prompt: str = "query: "
+    embedding_passage_prompt: str = "passage: "
+    embedding_max_seq_length: int = 96
+    embedding_dtype: Literal["auto", "float32", "bfloat16"] = Field(
+        default="auto", description="auto: bfloat16 where the CPU has native bf16 (AVX512_BF16/AMX), else float32")
+    embedding_batch_size: int = 32
+    embedding_device: str = "cpu"
+
+    # chunking / ingest
+    chunk_chars: int = 1500
+    upsert_batch_size: int = 256
+
+    # retrieval
+    top_k: int = 8
+    prefetch: int = 50
+    max_question_chars: int = 2000
+
+    # generation (issue: generative answers)
+    generator: Literal["extractive", "transformers", "openai"] = "extractive"
+    generator_model: str = ""
+    generator_url: str = "http://localhost:8000/v1"
+    generator_api_key: SecretStr = SecretStr("EMPTY")
+    generator_prompt_format: str = "chat_template"
+    generator_adapter: str = ""
+    generator_max_new_tokens: int = 512
+    generator_timeout_s: float = 60.0
+
+    # UI
+    ui_backend: Literal["inprocess", "http"] = "inprocess"
+    api_url: str = "http://127.0.0.1:8000"
+
+    @property
+    def embedding_model_path(self) -> str:
+        return self.embedding_model or str(self.home / "models" / "multilingual-e5-small")
+
+    @property
+    def edge_path(self) -> Path:
+        return self.home / "qdrant-edge"
+
+    @property
+    def kuzu_path(self) -> Path:
+        return self.home / "kuzu"
+
+    def resolve_data(self, p: str) -> Path | None:
+        if not p:
+            return None
+        path = Path(p)
+        return path if path.is_absolute() else self.data_dir / path
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        cfg = os.environ.get("DRUGRAG_SETTINGS_FILE")
+        if cfg:  # optional YAML settings file, below env vars in priority
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=cfg))
+        return tuple(sources)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

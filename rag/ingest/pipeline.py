@@ -1,0 +1,363 @@
+"""Ingestion: sources → labels and graph records → chunks → embeddings → vector store + graph store.
+
+Idempotent and restartable:
+- Graph sources (DDInter, the Chinese KG) carry a fingerprint of their files; a source whose fingerprint is
+  recorded in the graph is skipped. Otherwise its old edges are deleted and it is loaded again; the fingerprint is
+  written last, so a run killed half-way loads that source again next time, with the same end counts.
+- Labels carry a content hash. A label is done when the vector store holds its chunks with that hash AND the graph
+  holds its Label node with that hash (vector first, graph last). Anything else (new, changed version, half-written
+  by an interrupted run) is deleted from the vector store and written again. Point ids are deterministic.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import resource
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from graph.store import GraphStore
+from kb_loaders.model import GraphRecords, Label, LoadResult, Node, SkippedRecord
+from kb_loaders.names import NAMES_VERSION, base_name, norm_name
+from kb_loaders.sections import SECTION_TITLES
+from rag.core.settings import Settings
+from rag.ingest.chunking import chunk_section
+from rag.retrieval.embedding import Embedder
+from rag.retrieval.sparse import sparse_doc
+from rag.stores.base import ChunkPoint, VectorStore
+
+log = logging.getLogger(__name__)
+POINT_NS = uuid.UUID("6f1c3a52-8d0e-4c1b-9a57-2f4e8f0b7d11")
+
+
+@dataclass
+class IngestReport:
+    labels: int = 0
+    chunks: int = 0
+    nodes: int = 0
+    edges: int = 0
+    added: dict[str, int] = field(default_factory=lambda: {"labels": 0, "chunks": 0, "nodes": 0, "edges": 0})
+    unchanged_labels: int = 0
+    replaced_labels: int = 0
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+    sources: dict[str, Any] = field(default_factory=dict)
+    store_bytes: dict[str, int | None] = field(default_factory=dict)
+    peak_rss_mb: float = 0.0
+    embed_chunks_per_s: float | None = None
+    finished_at: str = ""
+    labels_by_language: dict[str, int] = field(default_factory=dict)
+    sections_by_key: dict[str, int] = field(default_factory=dict)
+    graph_counts: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@contextmanager
+def _stage(report: IngestReport, name: str) -> Iterator[None]:
+    t = time.perf_counter()
+    try:
+        yield
+    finally:
+        report.seconds[name] = round(report.seconds.get(name, 0.0) + time.perf_counter() - t, 3)
+
+
+def load_sources(s: Settings) -> tuple[list[Label], list[GraphRecords], list[SkippedRecord]]:
+    """Read every configured source; a malformed record is skipped and reported, never fatal."""
+    from kb_loaders.cmedkg import load_cmedkg
+    from kb_loaders.cn_inserts import load_cn_inserts
+    from kb_loaders.ddinter import load_ddinter
+    from kb_loaders.openfda import load_openfda
+    from kb_loaders.spl import load_spl
+
+    labels: list[Label] = []
+    skipped: list[SkippedRecord] = []
+    for loader, paths in (
+        (load_openfda, s.openfda_paths),
+        (load_spl, s.spl_paths),
+        (load_cn_inserts, s.cn_insert_paths),
+    ):
+        for p in paths:
+            path = s.resolve_data(p)
+            if path is None:
+                continue
+            if not path.exists():
+                skipped.append(SkippedRecord(str(path), "*", "source path does not exist"))
+                continue
+            res: LoadResult = loader(path, limit=s.limit_labels)
+            labels.extend(res.labels)
+            skipped.extend(res.skipped)
+    graphs: list[GraphRecords] = []
+    dd = [x for x in (s.resolve_data(p) for p in s.ddinter_paths) if x is not None]
+    if dd:
+        missing = [p for p in dd if not p.exists()]
+        skipped.extend(SkippedRecord(str(p), "*", "source path does not exist") for p in missing)
+        if len(missing) < len(dd):
+            graphs.append(load_ddinter([p for p in dd if p.exists()]))
+    ck = s.resolve_data(s.cmedkg_path)
+    if ck is not None:
+        if ck.exists():
+            graphs.append(load_cmedkg(ck))
+        else:
+            skipped.append(SkippedRecord(str(ck), "*", "source path does not exist"))
+    for g in graphs:
+        skipped.extend(g.skipped)
+    # one id, one label: a later duplicate id (e.g. the same set_id in two files) is reported, not merged
+    seen: dict[str, Label] = {}
+    for lab in labels:
+        if lab.id in seen:
+            skipped.append(
+                SkippedRecord(lab.source_file, lab.id, f"duplicate label id (also in {seen[lab.id].source_file})")
+            )
+            continue
+        seen[lab.id] = lab
+    return list(seen.values()), graphs, skipped
+
+
+def label_drug_ids(label: Label) -> list[str]:
+    return sorted({base_name(n) for n in label.all_names() if base_name(n)})
+
+
+def label_drug_nodes(label: Label) -> list[Node]:
+    by_id: dict[str, list[str]] = {}
+    for n in label.all_names():
+        b = base_name(n)
+        if b:
+            by_id.setdefault(b, []).append(n)
+    return [
+        Node("Drug", i, names[0], {"aliases": sorted(set(names)), "sources": [label.source]})
+        for i, names in by_id.items()
+    ]
+
+
+def embed_text(label: Label, section_key: str, text: str) -> str:
+    """What the dense model sees: drug name and section title before the chunk (the stored text stays exact)."""
+    name = (label.generic_names or label.brand_names or [label.title])[0]
+    title = SECTION_TITLES.get(section_key, {}).get(label.language, section_key)
+    return f"{name} | {title}: {text.strip()}"
+
+
+def index_hash(label: Label, s: Settings) -> str:
+    """What a label's stored chunks depend on: its content, the name rules, chunking and the embedding model.
+    Any change re-indexes the label on the next ingest."""
+    key = "|".join(
+        [
+            label.content_hash(),
+            NAMES_VERSION,
+            str(s.chunk_chars),
+            Path(s.embedding_model_path).name,
+            str(s.embedding_max_seq_length),
+        ]
+    )
+    return hashlib.sha1(key.encode()).hexdigest()[:16]
+
+
+def label_points(label: Label, s: Settings) -> tuple[list[dict[str, Any]], list[str]]:
+    """Chunk payloads of a label and the texts to embed for them (same order)."""
+    h = index_hash(label, s)
+    names = sorted({norm_name(n) for n in label.all_names() if norm_name(n)})
+    drug_ids = label_drug_ids(label)
+    generic_ids = sorted({base_name(n) for n in (label.generic_names or label.substance_names) if base_name(n)})
+    payloads: list[dict[str, Any]] = []
+    texts: list[str] = []
+    for si, sec in enumerate(label.sections):
+        chunks = chunk_section(sec.text, s.chunk_chars)
+        for c in chunks:
+            payloads.append(
+                {
+                    "chunk_id": str(uuid.uuid5(POINT_NS, f"{label.id}|{si}|{c.index}")),
+                    "label_id": label.id,
+                    "label_hash": h,
+                    "version": label.version,
+                    "effective_date": label.effective_date,
+                    "title": label.title,
+                    "language": label.language,
+                    "source": label.source,
+                    "source_file": label.source_file,
+                    "names": names,
+                    "drug_ids": drug_ids,
+                    "generic_ids": generic_ids,
+                    "section": sec.key,
+                    "section_name": sec.name,
+                    "section_idx": si,
+                    "chunk_index": c.index,
+                    "n_chunks": len(chunks),
+                    "start": c.start,
+                    "end": c.end,
+                    "text": c.text,
+                }
+            )
+            texts.append(embed_text(label, sec.key, c.text))
+    return payloads, texts
+
+
+def _graph_total(gstore: GraphStore) -> tuple[int, int, dict[str, dict[str, int]]]:
+    c = gstore.counts()
+    return sum(c["nodes"].values()), sum(c["edges"].values()), c
+
+
+def ingest_graph(graphs: Sequence[GraphRecords], gstore: GraphStore, report: IngestReport,
+                 progress: bool = True) -> None:
+    for g in graphs:
+        known = gstore.get_source_fingerprint(g.source)
+        fingerprint = f"{g.fingerprint}:names{NAMES_VERSION}"  # node ids derive from the name rules too
+        if known and known == fingerprint:
+            report.sources[g.source] = {"status": "unchanged", "nodes": len(g.nodes), "edges": len(g.edges)}
+            log.info("graph source %s unchanged (fingerprint %s): skipped", g.source, known)
+            continue
+        removed = gstore.delete_source(g.source)
+        n_new = 0
+        for i in tqdm(range(0, len(g.nodes), 50_000), desc=f"graph nodes {g.source}", unit="batch", leave=False,
+                      disable=not progress):
+            n_new += gstore.upsert_nodes(g.nodes[i : i + 50_000])
+        e_new = 0
+        for i in tqdm(range(0, len(g.edges), 100_000), desc=f"graph edges {g.source}", unit="batch", leave=False,
+                      disable=not progress):
+            e_new += gstore.upsert_edges(g.edges[i : i + 100_000])
+        gstore.set_source_fingerprint(g.source, fingerprint)
+        report.sources[g.source] = {
+            "status": "loaded",
+            "nodes": len(g.nodes),
+            "edges": len(g.edges),
+            "replaced_edges": removed,
+        }
+        log.info(
+            "graph source %s: %d nodes (%d new), %d edges (%d new, %d old removed)",
+            g.source,
+            len(g.nodes),
+            n_new,
+            len(g.edges),
+            e_new,
+            removed,
+        )
+
+
+def run_ingest(
+    s: Settings, vstore: VectorStore, gstore: GraphStore, embedder: Embedder, progress: bool = True
+) -> IngestReport:
+    report = IngestReport()
+    t_all = time.perf_counter()
+    with _stage(report, "load"):
+        labels, graphs, skipped = load_sources(s)
+    report.skipped = [k.as_dict() for k in skipped]
+    for sk in skipped:
+        log.warning("skipped %s record %s: %s", sk.file, sk.record, sk.reason)
+
+    with _stage(report, "graph"):
+        gstore.ensure_schema()
+        n0, e0, _ = _graph_total(gstore)
+        ingest_graph(graphs, gstore, report, progress)
+
+    with _stage(report, "model_load"):
+        dim = embedder.dim  # loads the model (lazily, only now that something may need embedding)
+    with _stage(report, "diff"):
+        vstore.ensure_collection(dim)
+        vh = vstore.label_hashes()
+        gh = gstore.label_hashes()
+        todo = [lab for lab in labels if not (vh.get(lab.id) == gh.get(lab.id) == index_hash(lab, s))]
+        report.unchanged_labels = len(labels) - len(todo)
+        report.replaced_labels = sum(1 for lab in todo if lab.id in vh or lab.id in gh)
+    log.info(
+        "%d labels: %d unchanged, %d to write (%d replacing an older version or a partial write)",
+        len(labels),
+        report.unchanged_labels,
+        len(todo),
+        report.replaced_labels,
+    )
+
+    c0 = vstore.count()
+    embed_s = 0.0
+    n_embedded = 0
+    bar = tqdm(total=len(todo), desc="labels", unit="label", disable=not progress)
+    batch_n = 64
+    for i in range(0, len(todo), batch_n):
+        batch = todo[i : i + batch_n]
+        with _stage(report, "chunk"):
+            per_label = [label_points(lab, s) for lab in batch]
+        texts = [t for _, ts in per_label for t in ts]
+        with _stage(report, "embed"):
+            t = time.perf_counter()
+            dense = embedder.embed_passages(texts)
+            embed_s += time.perf_counter() - t
+            n_embedded += len(texts)
+        with _stage(report, "vector_write"):
+            k: int = 0
+            points: list[ChunkPoint] = []
+            for lab, (payloads, _) in zip(batch, per_label, strict=True):
+                if lab.id in vh:
+                    vstore.delete_label(lab.id)
+                for p in payloads:
+                    points.append(ChunkPoint(p["chunk_id"], dense[k].tolist(), sparse_doc(p["text"]), p))
+                    k += 1
+            for j in range(0, len(points), s.upsert_batch_size):
+                vstore.upsert(points[j : j + s.upsert_batch_size])
+        with _stage(report, "label_graph_write"):
+            items = []
+            for lab in batch:
+                props = {
+                    "title": lab.title,
+                    "version": lab.version,
+                    "language": lab.language,
+                    "source": lab.source,
+                    "source_file": lab.source_file,
+                    "content_hash": index_hash(lab, s),
+                    "effective_date": lab.effective_date,
+                    "sections": len(lab.sections),
+                }
+                items.append((lab.id, props, label_drug_nodes(lab)))
+            gstore.upsert_labels(items)
+        bar.update(len(batch))
+    bar.close()
+    if n_embedded and embed_s > 0:
+        report.embed_chunks_per_s = round(n_embedded / embed_s, 1)
+
+    with _stage(report, "finalize"):
+        report.labels = len(vstore.label_hashes())
+        report.chunks = vstore.count()
+        report.nodes, report.edges, report.graph_counts = _graph_total(gstore)
+        report.added = {
+            "labels": len(todo) - report.replaced_labels,
+            "chunks": max(0, report.chunks - c0),
+            "nodes": report.nodes - n0,
+            "edges": report.edges - e0,
+        }
+        report.labels_by_language = {}
+        report.sections_by_key = {}
+        for lab in labels:
+            src = report.sources.setdefault(lab.source, {"status": "loaded", "labels": 0})
+            src["labels"] += 1
+            report.labels_by_language[lab.language] = report.labels_by_language.get(lab.language, 0) + 1
+            for sec in lab.sections:
+                report.sections_by_key[sec.key] = report.sections_by_key.get(sec.key, 0) + 1
+        report.store_bytes = {
+            "vector": vstore.disk_bytes(),
+            "graph": _dir_bytes(s.kuzu_path) if s.graph_backend == "kuzu" else None,
+        }
+    report.seconds["total"] = round(time.perf_counter() - t_all, 3)
+    report.peak_rss_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    report.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
+    return report
+
+
+def delete_label(label_id: str, vstore: VectorStore, gstore: GraphStore) -> dict[str, Any]:
+    chunks = vstore.delete_label(label_id)
+    node = gstore.delete_label(label_id)
+    return {"label_id": label_id, "deleted_chunks": chunks, "deleted_label_node": node}
+
+
+def _dir_bytes(p: Path) -> int | None:
+    if not p.exists():
+        return None
+    if p.is_file():
+        return p.stat().st_size
+    return sum(f.stat().st_size for f in p.rglob("*") if f.is_file())

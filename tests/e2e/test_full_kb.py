@@ -1,0 +1,65 @@
+"""The main job on ALL the shared data: full ingest, re-ingest adds nothing, and the dev-set targets hold.
+
+Slow (a full ingest embeds ~19k chunks on CPU); CI runs it.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.components import make_embedder, make_graph_store, make_vector_store
+from rag.evaluation import evaluate, read_questions
+from rag.ingest.pipeline import run_ingest
+from rag.service import DrugService
+from tests.conftest import make_settings
+
+pytestmark = pytest.mark.slow
+
+
+def _ingest(s):
+    v, g = make_vector_store(s), make_graph_store(s)
+    try:
+        return run_ingest(s, v, g, make_embedder(s), progress=False)
+    finally:
+        v.close()
+        g.close()
+
+
+@pytest.fixture(scope="module")
+def full(tmp_path_factory, model_dir, data_dir):
+    s = make_settings(tmp_path_factory.mktemp("full"), limit_labels=None)
+    return s, _ingest(s)
+
+
+def test_full_ingest_counts(full):
+    s, report = full
+    assert report.labels == 1103 + 5 + 400  # 2 openFDA records have no section text: reported, not loaded
+    assert len(report.skipped) == 2 and all(k["reason"] == "no section text" for k in report.skipped)
+    assert report.graph_counts["edges"]["INTERACTS_WITH"] == 155_370
+    assert report.edges > 440_000 and report.nodes > 45_000
+    again = _ingest(s)
+    assert again.added == {"labels": 0, "chunks": 0, "nodes": 0, "edges": 0}
+    assert (again.labels, again.chunks, again.nodes, again.edges) == (
+        report.labels,
+        report.chunks,
+        report.nodes,
+        report.edges,
+    )
+
+
+def test_dev_sets_meet_the_targets(full, data_dir):
+    s, _ = full
+    svc = DrugService(s)
+    try:
+        qs = read_questions(data_dir / "eval" / "label_qa_dev.jsonl") + read_questions(
+            data_dir / "eval" / "interaction_qa_dev.jsonl"
+        )
+        res = evaluate(svc, qs, progress=False)
+    finally:
+        svc.close()
+    lab, inter = res["label"], res["interaction"]
+    assert lab["n"] == 1507 and inter["n"] == 150
+    assert lab["recall_at_5"] >= 0.95 and lab["cited_section_hit"] >= 0.90
+    assert lab["citation_span_valid"] == 1.0 and inter["citation_span_valid"] == 1.0
+    assert inter["interaction_level_accuracy"] >= 0.98
+    assert lab["abstention_rate"] <= 0.02
