@@ -316,6 +316,15 @@ class KuzuGraphStore:
             props["level"] = r["level"]
         return R.make_edge(edge_type, r["src"], r["src_name"], r["dst"], r["dst_name"], r["eid"], props)
 
+    def get_edge(self, edge_id: str) -> GEdge | None:
+        parsed = R.parse_edge_id(edge_id)
+        if parsed is None:
+            return None
+        t, src, dst = parsed
+        with self._c.lock:
+            rows = self._c.rows(C.kuzu_get_edge(t), {"src": src, "dst": dst, "eid": edge_id})
+        return self._edge(t, rows[0]) if rows else None
+
     def interactions_between(self, drug_ids: Sequence[str]) -> list[GEdge]:
         ids = sorted({i for i in drug_ids if i})
         if len(ids) < 2:

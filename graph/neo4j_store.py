@@ -267,6 +267,14 @@ class Neo4jGraphStore:
         recs = self._records(C.neo4j_get_node(t), {"id": node_id})
         return self._node(t, recs[0]) if recs else None
 
+    def get_edge(self, edge_id: str) -> GEdge | None:
+        parsed = R.parse_edge_id(edge_id)
+        if parsed is None:
+            return None
+        t, src, dst = parsed
+        rows = self._records(C.neo4j_get_edge(t), {"src": src, "dst": dst, "eid": edge_id})
+        return self._edge(rows[0]) if rows else None
+
     def interactions_between(self, drug_ids: Sequence[str]) -> list[GEdge]:
         ids = sorted({i for i in drug_ids if i})
         if len(ids) < 2:

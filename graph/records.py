@@ -113,6 +113,15 @@ def severity_rank(level: Any) -> int:
         return len(SEVERITY) - 1
 
 
+def parse_edge_id(edge_id: str) -> tuple[str, str, str] | None:
+    """(type, src, dst) of an edge id `TYPE:src|dst` (kb_loaders.model.Edge.id); None when it is not one."""
+    head, sep, rest = edge_id.partition(":")
+    src, bar, dst = rest.partition("|")
+    if not sep or not bar or head not in EDGE_TYPES or not src or not dst:
+        return None
+    return head, src, dst
+
+
 def check_edge_types(edge_types: Iterable[str] | None) -> tuple[str, ...]:
     if edge_types is None:
         return tuple(EDGE_TYPES)

@@ -89,6 +89,9 @@ class GraphStore(Protocol):
 
     def get_node(self, node_type: str, node_id: str) -> GNode | None: ...
 
+    def get_edge(self, edge_id: str) -> GEdge | None:
+        """The edge with this id (`TYPE:src|dst`), or None; lets a checker re-read a cited edge from the graph."""
+
     def interactions_between(self, drug_ids: Sequence[str]) -> list[GEdge]:
         """INTERACTS_WITH edges among the given Drug ids (either direction)."""
 

@@ -1,4 +1,5 @@
-"""The one place where backends are chosen from settings: vector store, graph store, embedder, generator.
+"""The one place where backends are chosen from settings: vector store, graph store, embedder, generator, and the
+optional entailment check; `Components` builds them lazily for a service.
 
 Each factory imports its backend lazily, so choosing the embedded defaults never imports a server client (and the
 reverse). Everything else receives these components typed by their Protocol.
@@ -6,16 +7,25 @@ reverse). Everything else receives these components typed by their Protocol.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
 
 from graph.store import GraphStore
-from rag.core.errors import InvalidInput, ModelUnavailable
+from rag.core.errors import InvalidInput, ModelUnavailable, StoreUnavailable
 from rag.core.settings import Settings
 from rag.retrieval.embedding import Embedder
 from rag.stores.base import VectorStore
 
 if TYPE_CHECKING:
+    from rag.answer.grounding import Entailment
+    from rag.answer.pipeline import AnswerPipeline
     from rag.generation.base import Generator
+    from rag.retrieval.retriever import Retriever
+
+log = logging.getLogger(__name__)
 
 
 def make_vector_store(s: Settings) -> VectorStore:
@@ -78,3 +88,110 @@ def make_generator(s: Settings) -> Generator | None:
                                s.generator_api_key.get_secret_value(), s.generator_timeout_s,
                                max_new_tokens=s.generator_max_new_tokens)
     raise InvalidInput(f"unknown generator {kind!r}")
+
+
+class Components:
+    """The components one service shares with every caller, built lazily (thread-safe) from settings or injected.
+
+    Serving never creates stores: an embedded KB that was never ingested is a StoreUnavailable error, not an empty
+    answer, and the embedded graph is opened read-only (the service only reads).
+    """
+
+    def __init__(self, settings: Settings, *, vstore: VectorStore | None = None, gstore: GraphStore | None = None,
+                 embedder: Embedder | None = None, generator: Generator | None = None) -> None:
+        self.settings = settings
+        self._v, self._g, self._e = vstore, gstore, embedder
+        self._gen, self._gen_loaded = generator, generator is not None
+        self._retriever: Retriever | None = None
+        self._pipeline: AnswerPipeline | None = None
+        self._lock = threading.RLock()
+
+    def require_kb(self) -> None:
+        s = self.settings
+        embedded = ((s.edge_path, s.vector_backend == "edge"), (s.kuzu_path, s.graph_backend == "kuzu"))
+        missing = [p for p, used in embedded if used and not p.exists()]
+        if missing:
+            raise StoreUnavailable(f"no knowledge base at {missing[0]}: run `drugrag ingest` first "
+                                   f"(DRUGRAG_HOME={s.home})")
+
+    def _once(self, attr: str, build: Callable[[], Any]) -> Any:
+        if getattr(self, attr) is None:
+            with self._lock:
+                if getattr(self, attr) is None:
+                    setattr(self, attr, build())
+        return getattr(self, attr)
+
+    @property
+    def vstore(self) -> VectorStore:
+        def build() -> VectorStore:
+            self.require_kb()
+            return make_vector_store(self.settings)
+        return cast("VectorStore", self._once("_v", build))
+
+    @property
+    def gstore(self) -> GraphStore:
+        def build() -> GraphStore:
+            self.require_kb()
+            return make_graph_store(self.settings, read_only=True)  # serving only reads
+        return cast("GraphStore", self._once("_g", build))
+
+    @property
+    def embedder(self) -> Embedder:
+        return cast("Embedder", self._once("_e", lambda: make_embedder(self.settings)))
+
+    @property
+    def generator(self) -> Generator | None:
+        if not self._gen_loaded:
+            with self._lock:
+                if not self._gen_loaded:
+                    self._gen, self._gen_loaded = make_generator(self.settings), True
+        return self._gen
+
+    @property
+    def retriever(self) -> Retriever:
+        return cast("Retriever", self._once("_retriever", self._make_retriever))
+
+    def _make_retriever(self) -> Retriever:
+        from rag.retrieval.intent import IntentClassifier, RequestClassifier
+        from rag.retrieval.lexicon import read_lexicon
+        from rag.retrieval.linking import EntityLinker, load_synonyms, load_zh_en
+        from rag.retrieval.retriever import Retriever
+
+        t, s, g = time.perf_counter(), self.settings, self.gstore
+        linker = EntityLinker(g.names("Drug"), g.names("Disease"), g.drug_label_index(), load_zh_en(),
+                              load_synonyms(), kb_words=read_lexicon(s.home))
+        # the hash test embedder has no semantics: with it, questions are routed by the exact cues alone
+        semantic = self.embedder.name != "hash"
+        cache = s.home / "cache"
+        r = Retriever(self.vstore, g, self.embedder, linker, s.top_k, s.prefetch,
+                      classifier=IntentClassifier(self.embedder, cache_dir=cache) if semantic else None,
+                      requests=RequestClassifier(self.embedder, cache_dir=cache) if semantic else None)
+        log.info("retriever ready in %.2f s", time.perf_counter() - t)
+        return r
+
+    @property
+    def pipeline(self) -> AnswerPipeline:
+        def build() -> AnswerPipeline:
+            from rag.answer.pipeline import AnswerPipeline, make_drug_mentions
+
+            r = self.retriever
+            return AnswerPipeline(self.generator, suggest=r.suggest, prefix_candidates=r.linker.prefix_candidates,
+                                  drug_mentions=make_drug_mentions(r.linker.link),
+                                  entailment=make_entailment(self.settings))
+        return cast("AnswerPipeline", self._once("_pipeline", build))
+
+    def close(self) -> None:
+        for x in (self._v, self._g):
+            if x is not None:
+                x.close()
+        self._v = self._g = None
+        self._retriever = self._pipeline = None
+
+
+def make_entailment(s: Settings) -> Entailment | None:
+    """The optional entailment check of generated facts (off unless DRUGRAG_ENTAILMENT_MODEL names weights)."""
+    if not s.entailment_model:
+        return None
+    from rag.answer.entailment import CrossEncoderEntailment
+
+    return CrossEncoderEntailment(s.entailment_model, threshold=s.entailment_threshold)

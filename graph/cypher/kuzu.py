@@ -149,6 +149,14 @@ def _kuzu_edge_return(edge_type: str) -> str:
 
 
 @cache
+def kuzu_get_edge(edge_type: str) -> str:
+    """One edge by its id, anchored on both endpoints' primary keys (ids are TYPE:src|dst, see Edge.id)."""
+    t = rel_type(edge_type)
+    s, d = _ends(t)
+    return f"MATCH (a:{s} {{id: $src}})-[r:{t}]->(b:{d} {{id: $dst}}) WHERE r.eid = $eid {_kuzu_edge_return(t)}"
+
+
+@cache
 def kuzu_find(node_type: str) -> str:
     t = node_label(node_type)
     return (f"MATCH (n:{t}) WHERE n.search CONTAINS $q "

@@ -160,6 +160,15 @@ NEO4J_INTERACTIONS_OF = (
 
 
 @cache
+def neo4j_get_edge(edge_type: str) -> str:
+    """One edge by its id, anchored on both endpoints (ids are TYPE:src|dst, see Edge.id)."""
+    t = rel_type(edge_type)
+    s, d = _ends(t)
+    return (f"MATCH (a:{s} {{id: $src}})-[r:{t} {{eid: $eid}}]->(b:{d} {{id: $dst}}) "
+            f"RETURN '{t}' AS type, {_NEO4J_EDGE_COLS}")
+
+
+@cache
 def neo4j_expand(branches: tuple[tuple[str, bool], ...]) -> str:
     """One hop from a frontier: a branch per (edge type, outgoing?) anchored on `$ids_<Type>` of the anchored end,
     each ordered (most severe first for INTERACTS_WITH, then edge id) and limited to $cap, UNION ALL. `dir` tells

@@ -1,5 +1,5 @@
-"""Locating quotes in source text: exact, or whitespace-, case- and punctuation-insensitive mapped back to exact
-offsets; and the sentence of a text that best supports a claim (token overlap)."""
+"""Locating quotes in source text (exact, or whitespace-, case- and punctuation-insensitive mapped back to exact
+offsets), how much of a claim a sentence covers, and the sentence windows of a text that best answer a question."""
 
 from __future__ import annotations
 
@@ -11,8 +11,6 @@ from rag.core.text import sentence_spans, tokens_for_overlap
 MAX_QUOTE = 300
 MAX_FACT_CHARS = 600
 MIN_QUOTE_CHARS = 6  # a shorter "quote" is found anywhere and proves nothing: treat it as missing
-SUPPORT_MIN_SCORE = 0.3  # share of the fact's (or quote's) tokens a replacement sentence must contain
-SUPPORT_MIN_HITS = 2
 
 _FOLD = {
     "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'",
@@ -71,31 +69,10 @@ def _overlap_tokens(text: str) -> set[str]:
     return tokens_for_overlap(text) | set(_NUM.findall(text))
 
 
-def _sentences(text: str) -> list[tuple[int, int]]:
-    return sentence_spans(text, max_len=MAX_QUOTE + 100)
-
-
-def best_support(text: str, *queries: str) -> tuple[int, int, float] | None:
-    """The sentence span of `text` with the highest token overlap with any of `queries` (score = share of the
-    query's tokens found), if it passes the support threshold."""
-    qsets = [q for q in (_overlap_tokens(x) for x in queries if x and x.strip()) if q]
-    if not qsets:
-        return None
-    best: tuple[float, int, int, int] | None = None  # (score, hits, -length, start) ...
-    best_span = None
-    for a, b in _sentences(text):
-        stoks = _overlap_tokens(text[a:b])
-        for q in qsets:
-            hits = len(q & stoks)
-            score = hits / len(q)
-            if hits < min(SUPPORT_MIN_HITS, len(q)) or score < SUPPORT_MIN_SCORE:
-                continue
-            key = (score, hits, -(b - a), -a)
-            if best is None or key > best:
-                best, best_span = key, (a, b)
-    if best is None or best_span is None:
-        return None
-    return best_span[0], best_span[1], best[0]
+def support_score(claim: str, sentence: str) -> float:
+    """Share of the claim's content words (and numbers) that the sentence contains."""
+    c = _overlap_tokens(claim)
+    return len(c & _overlap_tokens(sentence)) / len(c) if c else 0.0
 
 
 _Q_STOP = tokens_for_overlap(

@@ -13,9 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rag.core.types import LinkedEntity, Turn
 
-__all__ = ["Answer", "AnswerMetadata", "Citation", "Fact", "Interaction", "LinkedEntity", "Turn", "answer_json_schema"]
+__all__ = ["Answer", "AnswerMetadata", "Citation", "Fact", "Interaction", "InteractionCheck", "LinkedEntity", "Turn",
+           "answer_json_schema"]
 
-SCHEMA_VERSION: Literal["1.0"] = "1.0"
+SCHEMA_VERSION: Literal["1.1"] = "1.1"
 
 Status = Literal["answered", "insufficient_evidence", "needs_clarification", "refused"]
 Severity = Literal["major", "moderate", "minor", "unknown"]
@@ -56,6 +57,20 @@ class Interaction(BaseModel):
     citations: list[str] = Field(min_length=1)
 
 
+class InteractionCheck(BaseModel):
+    """One pair of the drugs a question names, checked against the graph: recorded (with the edge's severity and
+    citations) or not recorded. Not recorded means the knowledge base has no record — never that the pair is safe."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    drugs: list[str] = Field(min_length=2, max_length=2, description="the two drugs as the question named them")
+    drug_ids: list[str] = Field(min_length=2, max_length=2, description="their knowledge-graph ids")
+    recorded: bool
+    severity: Severity | None = Field(default=None, description="the graph edge's level; null when not recorded")
+    text: str
+    citations: list[str] = Field(default_factory=list, description="the graph edge (and label sentences) it rests on")
+
+
 class AnswerMetadata(BaseModel):
     generator: str = "extractive"
     model: str | None = None
@@ -71,13 +86,15 @@ class AnswerMetadata(BaseModel):
 
 
 class Answer(BaseModel):
-    schema_version: Literal["1.0"] = SCHEMA_VERSION
+    schema_version: Literal["1.1"] = SCHEMA_VERSION
     question: str
     language: Literal["en", "zh"]
     status: Status
     answer: str = Field(description="short answer in the question's language")
     facts: list[Fact] = Field(default_factory=list)
     interactions: list[Interaction] = Field(default_factory=list)
+    interaction_checks: list[InteractionCheck] = Field(
+        default_factory=list, description="every pair of the drugs asked about: recorded or not recorded")
     citations: list[Citation] = Field(default_factory=list)
     follow_up_questions: list[str] = Field(default_factory=list)
     disclaimer: str

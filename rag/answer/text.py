@@ -1,4 +1,4 @@
-"""Fixed wording in both languages: disclaimers, abstentions, clarifications, section titles."""
+"""Fixed wording in both languages: disclaimers, clarifications, notes."""
 
 from __future__ import annotations
 
@@ -21,3 +21,21 @@ def disclaimer(lang: str) -> str:
 
 def t(lang: str, en: str, zh: str) -> str:
     return zh if lang == "zh" else en
+
+
+def zh_level(level: str) -> str:
+    """A DDInter level in Chinese, as an adjective before 相互作用."""
+    return {"major": "严重", "moderate": "中度", "minor": "轻微", "unknown": "程度未知的"}.get(level.lower(), "")
+
+
+CLARIFY_WHO = {
+    "en": "Who is it for: an adult or a child (what age)? Any pregnancy or breastfeeding, kidney or liver problems, "
+          "or other medicines? The label's advice can differ for these.",
+    "zh": "请问是谁用药：成人还是儿童（几岁）？是否怀孕或哺乳、有无肝肾功能问题、是否同时服用其他药物？"
+          "说明书对这些情况的建议可能不同。",
+}
+DOSE_NOTE = {
+    "en": " Doses in a label are general; your own dose depends on your condition, so confirm it with your doctor "
+          "or pharmacist.",
+    "zh": " 说明书剂量为一般推荐，个人用量需结合病情由医生或药师确定。",
+}

@@ -86,6 +86,10 @@ class Settings(BaseSettings):
     generator_adapter: str = ""
     generator_max_new_tokens: int = 512
     generator_timeout_s: float = 60.0
+    entailment_model: str = Field(default="", description="sentence-transformers CrossEncoder (NLI) dir or id that "
+                                  "must also entail each generated fact; '' = off (the deterministic check always "
+                                  "runs)")
+    entailment_threshold: float = 0.5
 
     # UI
     ui_backend: Literal["inprocess", "http"] = "inprocess"

@@ -3,13 +3,30 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
+
+from rag.core.errors import InvalidInput
 
 _CJK = re.compile(r"[\u3400-\u9fff]")
 # English sentence end: . ! ? followed by space and a capital / digit / bullet / bracket; or a bullet itself.
 _EN_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9•(\[])|\s+(?=•)|(?<=[.!?:])\s+(?=\d+(\.\d+)*\s+[A-Z])")
 _ZH_END = re.compile(r"(?<=[。！？；!?;])|\n+")
 _ABBREV = re.compile(r"(?:\b(?:e\.g|i\.e|vs|approx|Dr|Fig|No|Ref|St|Inc|Ltd|mg|mL|U\.S|etc|al)\.)$", re.I)
+
+
+_CTRL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def clean_text(q: Any, max_chars: int, what: str = "question") -> str:
+    """User text with control characters removed and whitespace trimmed; InvalidInput when empty or too long."""
+    if not isinstance(q, str):
+        raise InvalidInput(f"{what} must be a string")
+    q = _CTRL.sub(" ", q).strip()
+    if not q:
+        raise InvalidInput(f"{what} is empty: ask about a drug, e.g. 'What is warfarin used for?'")
+    if len(q) > max_chars:
+        raise InvalidInput(f"{what} is too long ({len(q)} characters; the limit is {max_chars})")
+    return q
 
 
 def detect_language(text: str) -> Literal["en", "zh"]:

@@ -68,7 +68,15 @@ class Source:
     score: float = 0.0
     language: str = "en"
     drug_ids: list[str] = field(default_factory=list)
-    edge: GEdge | None = None  # graph edge (type, src/dst ids and names, props) for graph sources
+    edge: GEdge | None = None
+    population: str | None = None  # a passage fetched for the patient context (rag.retrieval.context key)
+
+    @property
+    def edge_level(self) -> str | None:
+        """The DDInter level of an interaction edge source (None for anything else)."""
+        if self.edge is None or self.edge["type"] != "INTERACTS_WITH":
+            return None
+        return str((self.edge.get("props") or {}).get("level") or "Unknown")
 
 
 @dataclass(slots=True)

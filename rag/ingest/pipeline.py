@@ -32,6 +32,7 @@ from kb_loaders.sections import SECTION_TITLES
 from rag.core.settings import Settings
 from rag.ingest.chunking import chunk_section
 from rag.retrieval.embedding import Embedder
+from rag.retrieval.lexicon import label_words, write_lexicon
 from rag.retrieval.sparse import sparse_doc
 from rag.stores.base import ChunkPoint, VectorStore
 
@@ -339,6 +340,7 @@ def run_ingest(
             report.labels_by_language[lab.language] = report.labels_by_language.get(lab.language, 0) + 1
             for sec in lab.sections:
                 report.sections_by_key[sec.key] = report.sections_by_key.get(sec.key, 0) + 1
+        write_lexicon(s.home, label_words(sec.text for lab in labels for sec in lab.sections))
         report.store_bytes = {
             "vector": vstore.disk_bytes(),
             "graph": _dir_bytes(s.kuzu_path) if s.graph_backend == "kuzu" else None,

@@ -93,6 +93,7 @@ class HashEmbedder:
 
     Each keyword token of rag.retrieval.sparse.tokenize (and each character trigram of latin words) adds ±1 to one of
     `dim` dimensions chosen by a stable hash; vectors are L2-normalised. Same text → same vector in every process.
+    It carries no meaning, so a service using it routes questions by exact cues only (no intent classifier).
     """
 
     name = "hash"

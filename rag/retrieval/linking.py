@@ -9,14 +9,17 @@ is longest-first over word n-grams (Latin script) and substrings (Chinese), so "
 from __future__ import annotations
 
 import csv
-import difflib
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kb_loaders.names import base_name, has_cjk, norm_name
-from rag.answer.schema import LinkedEntity
+from rapidfuzz import distance, process
+
+from kb_loaders.names import FORM_WORDS, SALT_WORDS, base_name, has_cjk, norm_name
+from rag.core.types import LinkedEntity
+from rag.retrieval.lexicon import is_rare, is_typo_of_common
 
 log = logging.getLogger(__name__)
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -44,6 +47,8 @@ ZH_QUESTION_WORDS = re.compile(
     r"治疗|用法|用量|剂量|禁忌|不良反应|副作用|注意事项|相互作用|孕妇|儿童|老人|请问|我|想|知道|药|这个|那个|这种|那种|该|此|它|"
     r"这|那|多少|几|一次|一天|每次|每天|需要|应该|要|？|\?|。|，|,|\s)+"
 )
+# form words that also join a name to the rest of a question ("prescribe X for me"): never the end of a name
+TAIL_WORDS = frozenset({"for", "and", "with", "or", "of", "in", "to"})
 _LATIN_CJK = re.compile(r"(?<=[A-Za-z0-9])(?=[\u3400-\u9fff])|(?<=[\u3400-\u9fff])(?=[A-Za-z0-9])")
 
 
@@ -64,8 +69,8 @@ class Link:
 @dataclass
 class LinkResult:
     links: list[Link]
-    unlinked: list[str]  # name-like words of the question that matched nothing (an unknown drug?)
-    suggestions: list[str] = field(default_factory=list)  # close dictionary names for unlinked words
+    unlinked: list[str]  # name-like words of the question that matched nothing (an unknown drug)
+    suggestions: list[str] = field(default_factory=list)  # close drug names for misspelt or unknown words
 
     @property
     def drugs(self) -> list[Link]:
@@ -84,7 +89,9 @@ class EntityLinker:
         drug_labels: dict[str, list[str]],
         zh_en: dict[str, str] | None = None,
         synonyms: list[list[str]] | None = None,
+        kb_words: frozenset[str] = frozenset(),
     ) -> None:
+        self.kb_words = kb_words  # the label text's vocabulary: jargon there is not an unknown drug name
         self.drug_labels = drug_labels
         self.display: dict[tuple[str, str], str] = {}
         # key → list of (type, id); several ids per key are possible (e.g. 华法林 → warfarin and 华法林)
@@ -112,7 +119,11 @@ class EntityLinker:
             self.display.setdefault(("Disease", did), name)
         self.max_words = max((len(k.split()) for k in self.keys if not has_cjk(k)), default=8)
         self.max_zh = max((len(k) for k in self.keys if has_cjk(k)), default=2)
-        self._en_vocab = [k for k in self.keys if not has_cjk(k) and len(k) >= 5]
+        # latin drug names by word count, for misspellings (rapidfuzz over the name index)
+        self._fuzzy_keys: dict[int, list[str]] = {}
+        for k, owners in self.keys.items():
+            if not has_cjk(k) and len(k) >= 5 and any(t == "Drug" for t, _ in owners):
+                self._fuzzy_keys.setdefault(len(k.split()), []).append(k)
         log.info("entity linker: %d keys", len(self.keys))
 
     def _add(self, typ: str, eid: str, name: str) -> None:
@@ -154,14 +165,13 @@ class EntityLinker:
         return out
 
     def link(self, question: str) -> LinkResult:
+        """Exact names first (longest match), then misspellings of drug names (edit distance over the name index,
+        linked only when confident, else offered as "did you mean"), then name-like words that match nothing."""
         q = norm_name(_LATIN_CJK.sub(" ", question))
         links: list[Link] = []
         seen: set[tuple[str, str]] = set()
-        unlinked: list[str] = []
 
         def add(found: list[Link]) -> None:
-            # keep every drug id for a key (a zh name may map to an en drug with labels and a graph-only drug),
-            # but only the best disease
             for lk in found:
                 if (lk.type, lk.id) not in seen:
                     seen.add((lk.type, lk.id))
@@ -172,7 +182,7 @@ class EntityLinker:
                 i = 0
                 while i < len(part):
                     for L in range(min(self.max_zh, len(part) - i), 1, -1):
-                        sub = part[i : i + L]
+                        sub = part[i: i + L]
                         if sub in self.keys:
                             add(self._resolve(sub, sub))
                             i += L
@@ -180,30 +190,80 @@ class EntityLinker:
                     else:
                         i += 1
         words = [w for w in q.split() if not has_cjk(w)]
+        left: list[int] = []  # positions of latin words no exact name covered
         i = 0
         while i < len(words):
             for n in range(min(self.max_words, len(words) - i), 0, -1):
-                gram = " ".join(words[i : i + n])
-                key = gram if gram in self.keys else base_name(gram)
+                gram = " ".join(words[i: i + n])
+                key = gram if gram in self.keys else base_name(gram) if words[i + n - 1] not in TAIL_WORDS else ""
                 if key in self.keys and key not in EN_STOP:
                     add(self._resolve(key, gram))
                     i += n
                     break
             else:
-                w = words[i]
-                if len(w) >= 4 and w not in EN_STOP and not w.isdigit():
-                    unlinked.append(w)
+                left.append(i)
                 i += 1
-        if not any(lk.type == "Drug" for lk in links):
-            rest = ZH_QUESTION_WORDS.sub(" ", question)
-            rest_zh = [r for r in rest.split() if has_cjk(r) and len(r) >= 2]
-            unlinked.extend(rest_zh)
+        unlinked: list[str] = []
         suggestions: list[str] = []
-        if unlinked and not links:
-            for w in unlinked[:3]:
-                if not has_cjk(w):
-                    suggestions += difflib.get_close_matches(w, self._en_vocab, n=2, cutoff=0.85)
-        return LinkResult(links, unlinked, suggestions)
+        for w in self._fuzzy_pass(words, left, add, suggestions):
+            unlinked.append(w)
+        if not links and not unlinked:  # a Chinese question that names nothing we know: what is left may be a name
+            rest = ZH_QUESTION_WORDS.sub(" ", question)
+            unlinked.extend(r for r in rest.split() if has_cjk(r) and len(r) >= 2)
+        return LinkResult(links, unlinked, list(dict.fromkeys(suggestions))[:3])
+
+    def _fuzzy_pass(self, words: list[str], left: list[int], add: Callable[[list[Link]], None],
+                    suggestions: list[str]) -> list[str]:
+        """Link confident misspellings among the leftover words; return the name-like words that stay unknown."""
+        unknown: list[str] = []
+        used: set[int] = set()
+        lefts = set(left)
+        for i in left:
+            if i in used:
+                continue
+            done = False
+            for n in (3, 2, 1):  # a multi-word name first ("trastuzumab emtansin")
+                span = list(range(i, i + n))
+                if not all(j in lefts and j not in used for j in span):
+                    continue
+                gram = " ".join(words[j] for j in span)
+                if not any(is_rare(words[j]) and words[j] not in self.kb_words for j in span) \
+                        or all(words[j] in EN_STOP for j in span):
+                    continue
+                key, sure, close = self._fuzzy(gram, n)
+                if key is not None and sure:
+                    add([lk for lk in self._resolve(key, gram) if lk.type == "Drug"])
+                    used.update(span)
+                    done = True
+                    break
+                if n == 1:
+                    suggestions.extend(close)
+            if not done and i not in used:
+                w = words[i]
+                if w not in EN_STOP and is_rare(w) and w not in self.kb_words \
+                        and not is_typo_of_common(w, self.kb_words) and not _near(w, NAME_PARTS):
+                    unknown.append(w)
+        return unknown
+
+    def _fuzzy(self, gram: str, n_words: int) -> tuple[str | None, bool, list[str]]:
+        """(best drug key, confident?, did-you-mean names) for a misspelt name: one edit (a transposition counts as
+        one) for names of 5+ letters, two for 9+ letters, with the first letter kept and no other drug as close."""
+        choices = self._fuzzy_keys.get(n_words)
+        if not choices or len(gram) < 5:
+            return None, False, []
+        found = process.extract(gram, choices, scorer=distance.DamerauLevenshtein.distance, score_cutoff=3, limit=6)
+        if not found:
+            return None, False, []
+        best_key, best_d = found[0][0], found[0][1]
+        allowed = 1 if len(gram) < 9 else 2
+        best_ids = {eid for typ, eid in self.keys[best_key] if typ == "Drug"}
+        rivals = [k for k, d, _ in found[1:] if d <= best_d
+                  and {eid for typ, eid in self.keys[k] if typ == "Drug"} != best_ids]
+        sure = best_d <= allowed and not rivals and best_key[0] == gram[0]
+        close = [self.display.get(("Drug", next(iter(sorted(best_ids)))), best_key)] if best_ids and best_d <= 3 else []
+        close += [self.display.get(("Drug", eid), k) for k, d, _ in found[1:3] if d <= 2
+                  for typ, eid in self.keys[k][:1] if typ == "Drug"]
+        return best_key, sure, close
 
     def prefix_candidates(self, word: str, limit: int = 5) -> list[str]:
         """Drug names that start with an unlinked word ('insulin' → insulin glargine, insulin lispro, ...)."""
@@ -230,6 +290,15 @@ class EntityLinker:
                 return [lk for lk in self._resolve(key, name) if lk.type == "Drug"]
         res = self.link(name)
         return res.drugs
+
+
+NAME_PARTS = sorted(SALT_WORDS | FORM_WORDS)
+
+
+def _near(word: str, vocab: list[str]) -> bool:
+    """A misspelt salt or dosage-form word ("suulfate", "tabelts") is part of a name, not an unknown drug."""
+    return len(word) >= 5 and process.extractOne(word, vocab, scorer=distance.DamerauLevenshtein.distance,
+                                                 score_cutoff=1) is not None
 
 
 def load_synonyms(path: Path | None = None) -> list[list[str]]:

@@ -1,7 +1,8 @@
-"""Retrieval: link entities → route → graph facts first → dense + keyword (RRF-fused in the store) label passages.
+"""Retrieval: link entities → route by meaning → graph facts first → label passages (hybrid search, soft section
+prior) → the passage about the patient's population, when the question gives one.
 
-Returns an Evidence whose numbered sources are what an answer builder may cite. Label passages carry the whole
-stored section text, so quotes can be checked as exact spans.
+Returns a Retrieval whose Evidence holds the numbered sources an answer builder may cite. Label passages carry the
+whole stored section text, so quotes can be checked as exact spans.
 """
 
 from __future__ import annotations
@@ -10,22 +11,24 @@ import logging
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
 
 from graph.store import GEdge, GraphStore
-from kb_loaders.names import norm_name
-from rag.answer.schema import Turn
+from kb_loaders.names import has_cjk, norm_name
+from rag.core.errors import NotFound
 from rag.core.text import detect_language
-from rag.core.types import Evidence, Source
+from rag.core.types import Evidence, Source, Turn
+from rag.retrieval.context import populations
 from rag.retrieval.embedding import Embedder
+from rag.retrieval.intent import IntentClassifier, RequestClassifier
+from rag.retrieval.interactions import PairRecord, check_pairs, interactions_of_one
 from rag.retrieval.linking import _LATIN_CJK, EntityLinker, Link, LinkResult
+from rag.retrieval.passages import population_hits, rank_passages
 from rag.retrieval.routing import Route, route
-from rag.retrieval.sparse import sparse_query
 from rag.stores.base import Hit, SearchFilter, VectorStore
 
 log = logging.getLogger(__name__)
-SEVERITY_ORDER = {"Major": 0, "Moderate": 1, "Minor": 2, "Unknown": 3}
 GRAPH_TITLES = {"ddinter": "DDInter drug–drug interactions", "cmedkg": "Chinese medical knowledge graph (CMeKG)"}
+INDICATION_EDGES = ["RECOMMAND_DRUG", "COMMON_DRUG"]
 
 
 def render_edge(e: GEdge) -> str:
@@ -42,26 +45,22 @@ class Retrieval:
     evidence: Evidence
     links: LinkResult
     route: Route
-    pairs_without_edge: list[tuple[str, str]] = field(default_factory=list)
-    pairs_with_edge: list[tuple[str, str, str]] = field(default_factory=list)  # (drug a, drug b, most severe level)
+    pairs: list[PairRecord] = field(default_factory=list)  # every pair of the drugs asked about
+    populations: list[str] = field(default_factory=list)  # patient context given (rag.retrieval.context)
 
 
 class Retriever:
-    def __init__(
-        self,
-        vstore: VectorStore,
-        gstore: GraphStore,
-        embedder: Embedder,
-        linker: EntityLinker,
-        top_k: int = 8,
-        prefetch: int = 50,
-    ) -> None:
+    def __init__(self, vstore: VectorStore, gstore: GraphStore, embedder: Embedder, linker: EntityLinker,
+                 top_k: int = 8, prefetch: int = 50, classifier: IntentClassifier | None = None,
+                 requests: RequestClassifier | None = None) -> None:
         self.v = vstore
         self.g = gstore
         self.embedder = embedder
         self.linker = linker
         self.top_k = top_k
         self.prefetch = prefetch
+        self.classifier = classifier
+        self.requests = requests
         self._sections: OrderedDict[tuple[str, str], dict[int, str]] = OrderedDict()
 
     # -- section text (rebuilt from the chunks that tile it) ------------------------------------------------------
@@ -79,49 +78,25 @@ class Retriever:
             self._sections.popitem(last=False)
         return out
 
-    def label_source(self, hit: Hit) -> Source:
+    def label_source(self, hit: Hit, population: str | None = None) -> Source:
         p = hit.payload
         full = self.section_texts(p["label_id"], p["section"]).get(int(p.get("section_idx", 0)), p["text"])
-        return Source(
-            sid="",
-            kind="label",
-            doc_id=p["label_id"],
-            title=p.get("title", ""),
-            section=p["section"],
-            section_name=p.get("section_name"),
-            version=p.get("version"),
-            text=p["text"],
-            offset=int(p["start"]),
-            section_text=full,
-            score=hit.score,
-            language=p.get("language", "en"),
-            drug_ids=list(p.get("drug_ids", [])),
-        )
+        return Source(sid="", kind="label", doc_id=p["label_id"], title=p.get("title", ""), section=p["section"],
+                      section_name=p.get("section_name"), version=p.get("version"), text=p["text"],
+                      offset=int(p["start"]), section_text=full, score=hit.score, language=p.get("language", "en"),
+                      drug_ids=list(p.get("drug_ids", [])), population=population)
 
     def graph_source(self, edge: GEdge) -> Source:
         text = render_edge(edge)
         src = (edge.get("props") or {}).get("source", "")
-        return Source(
-            sid="",
-            kind="graph",
-            doc_id=edge["id"],
-            title=GRAPH_TITLES.get(src, src or "knowledge graph"),
-            section=edge["type"],
-            section_name=edge["type"],
-            version=None,
-            text=text,
-            offset=0,
-            section_text=text,
-            score=1.0,
-            language="en",
-            edge=edge,
-        )
+        return Source(sid="", kind="graph", doc_id=edge["id"], title=GRAPH_TITLES.get(src, src or "knowledge graph"),
+                      section=edge["type"], section_name=edge["type"], version=None, text=text, offset=0,
+                      section_text=text, score=1.0, language="en", edge=edge)
 
     # -- the main entry -------------------------------------------------------------------------------------------
     def retrieve(self, question: str, history: Sequence[Turn] = ()) -> Retrieval:
-        lang: Literal["en", "zh"] = "zh" if detect_language(question) == "zh" else "en"
         lr = self.linker.link(question)
-        if not lr.links and history:  # "and the dose?" after a question about warfarin: carry the entities over
+        if not lr.links and not lr.unlinked and history:  # "and the dose?" after a question about warfarin
             for turn in reversed(history):
                 if turn.role == "user":
                     prev = self.linker.link(turn.content)
@@ -129,58 +104,98 @@ class Retriever:
                         lr = LinkResult(prev.links, lr.unlinked, lr.suggestions)
                         break
         groups = group_by_mention(lr.drugs)
-        rt = route(mask_mentions(question, lr), n_drugs=len(groups), n_diseases=len(lr.diseases))
-        ev = Evidence(
-            question=question,
-            language=lang,
-            intent=rt.intent,
-            sections=rt.sections,
-            linked=[lk.entity() for lk in lr.links],
-            history_text=" ".join(t.content for t in history if t.role == "user"),
-        )
-        res = Retrieval(ev, lr, rt)
+        masked = mask_mentions(question, lr)
+        vecs: dict[str, list[float]] = {}
+
+        def embed(text: str) -> list[float]:
+            if text not in vecs:
+                vecs[text] = self.embedder.embed_queries([text])[0].tolist()
+            return vecs[text]
+
+        probs = rx = None
+        if self.classifier is not None:
+            both = self.embedder.embed_queries([question, masked])  # one forward pass for retrieval and routing
+            vecs[question] = both[0].tolist()
+            probs = self.classifier.probabilities(self.classifier.scores(both[1]))
+            rx = self.requests.probability(both[1]) if self.requests is not None else None
+        rt = route(masked, n_drugs=len(groups), n_diseases=len(lr.diseases), probs=probs, rx=rx)
+        history_text = " ".join(t.content for t in history if t.role == "user")
+        ev = Evidence(question=question, language=detect_language(question), intent=rt.intent, sections=rt.sections,
+                      linked=[lk.entity() for lk in lr.links], history_text=history_text)
+        res = Retrieval(ev, lr, rt, populations=populations(f"{question} {history_text}"))
         if rt.intent == "prescription":
-            return res
+            return res  # nothing is retrieved for a request the answer policy refuses
         sources: list[Source] = []
-        qvec: list[float] | None = None
-
-        def qv() -> list[float]:
-            nonlocal qvec
-            if qvec is None:
-                qvec = self.embedder.embed_queries([question])[0].tolist()
-            return qvec
-
         if rt.intent == "interaction" and len(groups) >= 2:
-            sources += self.interaction_sources(groups, res)
-        if rt.intent == "interaction" and len(groups) == 1:  # "which drugs interact with X?": graph first
-            edges = [e for lk in groups[0] for e in self.g.interactions_of(lk.id, limit=8)]
-            edges.sort(key=lambda e: SEVERITY_ORDER.get((e.get("props") or {}).get("level", "Unknown"), 4))
-            sources += [self.graph_source(e) for e in edges[:8]]
+            res.pairs = check_pairs(self.g, self.v, groups, self.graph_source, self.label_source)
+            for rec in res.pairs:
+                sources += rec.edges + rec.label_sources
+            ev.interaction_pairs = [rec.ids for rec in res.pairs]
+        elif rt.intent == "interaction" and len(groups) == 1:  # "which drugs interact with X?": graph first
+            sources += interactions_of_one(self.g, groups[0], self.graph_source)
         labelled = [lk for lk in lr.drugs if lk.label_ids]
         other_labels: list[str] = []
         if labelled:
-            first_mention = labelled[0].matched
-            main = [lk for lk in labelled if lk.matched == first_mention] if rt.intent != "interaction" else labelled
-            found, other_labels = self._label_sources(question, qv, main, rt)
-            sources += found
-        graph_only = [lk for lk in lr.drugs if not lk.label_ids]
-        if graph_only and rt.intent != "interaction" and (not labelled or rt.intent in ("indications", "general")):
-            n_graph = 0
-            for lk in graph_only[:6]:  # a zh name may link an INN with no label first; keep looking for edges
-                edges = self.g.edges_of("Drug", lk.id, ["RECOMMAND_DRUG", "COMMON_DRUG"], limit=12 - n_graph)
-                sources += [self.graph_source(e) for e in edges]
-                n_graph += len(edges)
-                if n_graph >= 12:
-                    break
-        if lr.diseases and not lr.drugs:
-            for d in lr.diseases[:2]:
-                edges = self.g.edges_of("Disease", d.id, ["RECOMMAND_DRUG", "COMMON_DRUG"], limit=15)
-                sources += [self.graph_source(e) for e in edges]
+            first = labelled[0].matched
+            main = labelled if rt.intent == "interaction" else [lk for lk in labelled if lk.matched == first]
+            ranked = rank_passages(self.v, lambda: embed(question), question, main, rt, self.top_k, self.prefetch)
+            sources += [self.label_source(h) for h in ranked.hits]
+            other_labels = ranked.label_order
+            if res.populations and ranked.label_order and rt.intent != "interaction":
+                have = {s.doc_id + str(s.offset) for s in sources}
+                for key, hit in population_hits(self.v, embed, ranked.label_order[0], res.populations):
+                    src = self.label_source(hit, population=key)
+                    if src.doc_id + str(src.offset) not in have:
+                        sources.append(src)
+        sources += self._graph_facts(lr, rt, bool(labelled))
         for i, s in enumerate(sources, 1):
             s.sid = f"S{i}"
         ev.sources = sources
         ev.retrieved_labels = list(dict.fromkeys([*(s.doc_id for s in sources if s.kind == "label"), *other_labels]))
         return res
+
+    def retrieve_interactions(self, names: Sequence[str]) -> Retrieval:
+        """Every pair among drugs given by name (the interaction checker): graph edges and label sentences.
+        Raises NotFound naming the drugs the knowledge base does not know."""
+        links: list[Link] = []
+        unknown: list[str] = []
+        for n in names:
+            found = self.linker.link_name(n)
+            if not found:
+                unknown.append(n)
+            for lk in found:
+                lk.matched = n
+            links += found
+        if unknown:
+            raise NotFound(f"unknown drug(s) not in the knowledge base: {', '.join(unknown)}")
+        question = " + ".join(names)
+        rt = Route("interaction", ["interactions"])
+        ev = Evidence(question=question, language=detect_language(question), intent="interaction",
+                      sections=["interactions"], linked=[lk.entity() for lk in links])
+        res = Retrieval(ev, LinkResult(links, []), rt)
+        res.pairs = check_pairs(self.g, self.v, group_by_mention(links), self.graph_source, self.label_source)
+        sources = [s for rec in res.pairs for s in rec.edges + rec.label_sources]
+        for i, s in enumerate(sources, 1):
+            s.sid = f"S{i}"
+        ev.sources, ev.interaction_pairs = sources, [rec.ids for rec in res.pairs]
+        ev.retrieved_labels = list(dict.fromkeys(s.doc_id for s in sources if s.kind == "label"))
+        return res
+
+    def _graph_facts(self, lr: LinkResult, rt: Route, labelled: bool) -> list[Source]:
+        """Knowledge-graph edges: disease → recommended drugs for a drug without a label (or an indications
+        question), and for a disease question."""
+        out: list[Source] = []
+        graph_only = [lk for lk in lr.drugs if not lk.label_ids]
+        if graph_only and rt.intent != "interaction" and (not labelled or rt.intent in ("indications", "general")):
+            for lk in graph_only[:6]:  # a zh name may link an INN with no label first; keep looking for edges
+                out += [self.graph_source(e) for e in self.g.edges_of("Drug", lk.id, INDICATION_EDGES,
+                                                                       limit=12 - len(out))]
+                if len(out) >= 12:
+                    break
+        if lr.diseases and not lr.drugs:
+            for d in lr.diseases[:2]:
+                out += [self.graph_source(e) for e in self.g.edges_of("Disease", d.id, INDICATION_EDGES, limit=15)]
+        return out
 
     def suggest(self, question: str, limit: int = 3) -> list[str]:
         """Label titles closest to an unlinked question (dense search, no filter): 'did you mean' candidates."""
@@ -193,101 +208,23 @@ class Retriever:
                     names.append(n)
         return names[:limit]
 
-    def _label_sources(self, question: str, qv, links: list[Link], rt: Route) -> tuple[list[Source], list[str]]:
-        label_ids = list(dict.fromkeys(i for lk in links for i in lk.label_ids))
-        wanted = {lk.id for lk in links}
-        sq = sparse_query(question)
-        hits: list[Hit] = []
-        if rt.sections:
-            hits = self.v.search_hybrid(
-                qv(), sq, self.prefetch, SearchFilter(label_ids=label_ids, sections=rt.sections), prefetch=self.prefetch
-            )
-        if not hits:
-            hits = self.v.search_hybrid(
-                qv(), sq, self.prefetch, SearchFilter(label_ids=label_ids), prefetch=self.prefetch
-            )
-        if not hits:
-            return [], []
-        sec_rank = {s: i for i, s in enumerate(rt.sections)}
-        # labels: those whose generic name is exactly the linked drug first, then by best hit rank
-        best: dict[str, int] = {}
-        exact: dict[str, bool] = {}
-        for r, h in enumerate(hits):
-            lid = h.payload["label_id"]
-            best.setdefault(lid, r)
-            exact[lid] = bool(wanted & set(h.payload.get("generic_ids", [])))
-        label_order = sorted(best, key=lambda lid: (not exact[lid], best[lid]))
-        lrank = {lid: i for i, lid in enumerate(label_order)}
-        ranked = sorted(
-            enumerate(hits),
-            key=lambda t: (
-                lrank[t[1].payload["label_id"]] > 0,  # the top label's passages first
-                sec_rank.get(t[1].payload["section"], len(sec_rank)),
-                t[0],
-            ),
-        )
-        chosen = [h for _, h in ranked][: self.top_k]
-        # the other labels of the drug stay visible (in rank order) for the answer's retrieved_labels
-        return [self.label_source(h) for h in chosen], label_order
-
-    def interaction_sources(self, groups: list[list[Link]], res: Retrieval) -> list[Source]:
-        ids = [lk.id for g in groups for lk in g]
-        owner = {lk.id: gi for gi, g in enumerate(groups) for lk in g}
-        edges = [e for e in self.g.interactions_between(ids) if owner.get(e["src"]) != owner.get(e["dst"])]
-        edges.sort(key=lambda e: SEVERITY_ORDER.get((e.get("props") or {}).get("level", "Unknown"), 4))
-        sources = [self.graph_source(e) for e in edges]
-        level: dict[frozenset[int], str] = {}
-        for e in edges:  # sorted most severe first: the first edge of a pair gives its level
-            level.setdefault(
-                frozenset((owner[e["src"]], owner[e["dst"]])), (e.get("props") or {}).get("level", "Unknown")
-            )
-        for a in range(len(groups)):
-            for b in range(a + 1, len(groups)):
-                na, nb = groups[a][0].name, groups[b][0].name
-                lv = level.get(frozenset((a, b)))
-                if lv is None:
-                    res.pairs_without_edge.append((na, nb))
-                else:
-                    res.pairs_with_edge.append((na, nb, lv))
-        # label sentences that name the other drug, from each drug's interaction-related sections
-        for gi, g in enumerate(groups):
-            label_ids = list(dict.fromkeys(i for lk in g for i in lk.label_ids))
-            if not label_ids:
-                continue
-            for gj, other in enumerate(groups):
-                if gj == gi:
-                    continue
-                names = (
-                    {norm_name(lk.name) for lk in other}
-                    | {lk.id for lk in other}
-                    | {norm_name(lk.matched) for lk in other}
-                )
-                q = " ".join(sorted(names))
-                hits = self.v.search_sparse(
-                    sparse_query(q),
-                    10,
-                    SearchFilter(
-                        label_ids=label_ids, sections=["interactions", "warnings", "contraindications", "boxed_warning"]
-                    ),
-                )
-                n = 0
-                for h in hits:
-                    if any(nm and nm in h.payload["text"].lower() for nm in names if len(nm) >= 3):
-                        sources.append(self.label_source(h))
-                        n += 1
-                        if n >= 2:
-                            break
-        return sources
-
 
 def mask_mentions(question: str, lr: LinkResult) -> str:
-    """The question with linked names replaced by X, so a name never decides the route ("Children's Tylenol",
-    "Pain Relief ..." are names, not questions about children or pain)."""
+    """The question with linked names replaced by placeholders (drugs X, Z, W in order of mention; diseases Y), so a
+    name never decides the route ("Children's Tylenol" is a name, not a question about children) and the question
+    reads like the router's prototypes."""
     q = norm_name(_LATIN_CJK.sub(" ", question))
-    for m in sorted({lk.matched for lk in lr.links}, key=len, reverse=True):
-        if m:
-            q = q.replace(m, " X ")
-    return q
+    slots: dict[str, str] = {}
+    drug_slots = iter(("X", "Z", "W", "V"))
+    for lk in lr.links:
+        if lk.matched and lk.matched not in slots:
+            slots[lk.matched] = "Y" if lk.type == "Disease" else next(drug_slots, "X")
+    for w in lr.unlinked:  # an unknown (latin) drug name is a name too; Chinese leftovers are the question itself
+        if not has_cjk(w):
+            slots.setdefault(norm_name(w), next(drug_slots, "X"))
+    for m in sorted(slots, key=len, reverse=True):
+        q = q.replace(m, f" {slots[m]} ")
+    return " ".join(q.split())
 
 
 def group_by_mention(drugs: list[Link]) -> list[list[Link]]:

@@ -1,11 +1,17 @@
-"""Question-type routing to label sections, in English and Chinese."""
+"""Question intent → label sections: the semantic classifier's distribution (rag.retrieval.intent) fused with a few
+exact lexical cues, turned into a route (the intent, its sections in order) and a soft prior over sections.
+
+The cues below are kept where a phrase is exact ("boxed warning", "黑框", "side effect", "禁忌"): each adds a bonus to
+its intent's probability; it never decides alone when the classifier is there. Without a classifier (no embedder,
+e.g. some unit tests) the first matching cue decides, as before.
+"""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-# intent → (regex, sections to search in order). Checked in this order; the first match is the main intent.
+# intent → (cue regex, sections to search in order). Without a classifier, the first matching cue is the intent.
 _RULES: list[tuple[str, str, list[str]]] = [
     (
         "prescription",
@@ -70,24 +76,83 @@ _RULES: list[tuple[str, str, list[str]]] = [
     ),
 ]
 _COMPILED = [(name, re.compile(rx, re.I), secs) for name, rx, secs in _RULES]
+SECTIONS: dict[str, list[str]] = {name: secs for name, _, secs in _RULES}
+CLASS_TO_INTENT = {"interactions": "interaction"}  # prototype class names → route intents
+LEX_BONUS = 0.35  # added to an intent's probability when one of its exact cues is in the question
+RX_MIN = 0.7  # the request classifier's probability from which a question is refused as a prescription request
+MIN_CONFIDENCE = 0.0  # below it the route is "general" (no preferred section); the prior still ranks passages
+RANK_WEIGHTS = (1.0, 0.6, 0.3)
 
 
 @dataclass(slots=True)
 class Route:
     intent: str
     sections: list[str]  # [] = no section filter
+    probs: dict[str, float] = field(default_factory=dict)  # intent → fused probability
+    prior: dict[str, float] = field(default_factory=dict)  # section → prior weight (sums to 1 when set)
+    confidence: float = 1.0
+    soft: bool = False  # from the classifier: the prior ranks passages; from cues alone: the sections filter them
 
 
-def route(question: str, n_drugs: int = 0, n_diseases: int = 0) -> Route:
-    for name, rx, secs in _COMPILED:
-        if rx.search(question):
-            if name == "interaction" and n_drugs < 2 and not re.search(r"interact|相互作用", question, re.I):
-                continue  # "take X with food" etc. is not a drug–drug question
-            if name == "disease_drugs" and n_diseases == 0:
-                continue
-            return Route(name, list(secs))
+def cues(question: str) -> list[str]:
+    """Intents whose exact cue phrases occur in the (masked) question, in rule order."""
+    return [name for name, rx, _ in _COMPILED if rx.search(question)]
+
+
+def section_prior(probs: dict[str, float]) -> dict[str, float]:
+    prior: dict[str, float] = {}
+    for intent, p in probs.items():
+        for w, sec in zip(RANK_WEIGHTS, SECTIONS.get(intent, []), strict=False):
+            prior[sec] = prior.get(sec, 0.0) + p * w
+    total = sum(prior.values())
+    return {k: v / total for k, v in prior.items()} if total else {}
+
+
+def route(question: str, n_drugs: int = 0, n_diseases: int = 0, probs: dict[str, float] | None = None,
+          rx: float | None = None) -> Route:
+    """`question` has its linked names masked; `probs` is the intent classifier's distribution and `rx` the
+    probability that the question asks for a prescription (None: exact cues only)."""
+    found = cues(question)
+    if probs is None:
+        return _route_by_cues(question, found, n_drugs, n_diseases)
+    if rx is not None and rx >= RX_MIN:
+        return Route("prescription", [], {"prescription": rx}, {}, rx)
+    fused: dict[str, float] = {}
+    for cls, p in probs.items():
+        fused[CLASS_TO_INTENT.get(cls, cls)] = fused.get(CLASS_TO_INTENT.get(cls, cls), 0.0) + p
+    for name in found:
+        if name in fused and name != "prescription":  # a prescription request is decided by meaning alone
+            fused[name] += LEX_BONUS
+    if not n_diseases or n_drugs:
+        fused.pop("disease_drugs", None)
+    fused = _normalise(fused)
+    ranked = sorted(fused, key=lambda k: -fused[k])
+    top = ranked[0] if ranked else "general"
+    prior = section_prior(fused)
     if n_drugs >= 2:
-        return Route("interaction", ["interactions", "warnings", "contraindications"])
+        return Route("interaction", list(SECTIONS["interaction"]), fused, prior, fused.get("interaction", 0.0), True)
+    if n_diseases and not n_drugs:
+        return Route("disease_drugs", [], fused, prior, fused.get("disease_drugs", 0.0), True)
+    conf = fused.get(top, 0.0)
+    if conf < MIN_CONFIDENCE:
+        return Route("general", [], fused, prior, conf, True)
+    return Route(top, list(SECTIONS.get(top, [])), fused, prior, conf, True)
+
+
+def _normalise(d: dict[str, float]) -> dict[str, float]:
+    total = sum(d.values())
+    return {k: v / total for k, v in d.items()} if total > 0 else d
+
+
+def _route_by_cues(question: str, found: list[str], n_drugs: int, n_diseases: int) -> Route:
+    for name in found:
+        if name == "interaction" and n_drugs < 2 and not re.search(r"interact|相互作用", question, re.I):
+            continue  # "take X with food" etc. is not a drug–drug question
+        if name == "disease_drugs" and n_diseases == 0:
+            continue
+        return Route(name, list(SECTIONS[name]), {name: 1.0}, section_prior({name: 1.0}))
+    if n_drugs >= 2:
+        return Route("interaction", list(SECTIONS["interaction"]))
     if n_diseases and not n_drugs:
         return Route("disease_drugs", [])
     return Route("general", [])

@@ -302,6 +302,17 @@ class GraphStoreContract:
             assert got[0]["props"]["source"] == "ddinter"
         assert sample_store.interactions_between(["abacavir"]) == []
 
+    def test_get_edge_by_id(self, sample_store: GraphStore) -> None:
+        e = sample_store.get_edge("INTERACTS_WITH:abacavir|naltrexone")
+        assert e is not None and e["props"]["level"] == "Moderate"
+        assert (e["src"], e["dst"]) == ("abacavir", "naltrexone")
+        assert e == sample_store.interactions_between(["abacavir", "naltrexone"])[0]
+        other = next(x for x in sample().edges.values() if x.type == "RECOMMAND_DRUG")
+        got = sample_store.get_edge(other.id)
+        assert got is not None and got["id"] == other.id and got["type"] == "RECOMMAND_DRUG"
+        for bad in ("INTERACTS_WITH:abacavir|nope", "NOT_A_TYPE:a|b", "no separator", "HAS_LABEL:|x"):
+            assert sample_store.get_edge(bad) is None
+
     def test_interactions_between_matches_csv(self, sample_store: GraphStore) -> None:
         edges = list(ddinter_sample().edges.values())
         for e in edges[::97]:

@@ -1,4 +1,4 @@
-"""The JSON API over the real sample KB (HashEmbedder, no model): routes, schema, error paths mapped to HTTP statuses."""
+"""The JSON API over the real sample KB (HashEmbedder, no model): routes, schema, errors mapped to HTTP statuses."""
 
 from __future__ import annotations
 

@@ -336,6 +336,21 @@ def edge_rec(
     return r
 
 
+def test_get_edge_is_anchored_on_both_endpoints(store: Neo4jGraphStore, fake: FakeNeo4j) -> None:
+    fake.on("MATCH (a:Drug {id: $src})", lambda q, p: ([edge_rec("INTERACTS_WITH", "a", "b", "Major")], {}))
+    got = store.get_edge("INTERACTS_WITH:a|b")
+    assert fake.calls == [
+        (
+            "MATCH (a:Drug {id: $src})-[r:INTERACTS_WITH {eid: $eid}]->(b:Drug {id: $dst}) RETURN 'INTERACTS_WITH' "
+            "AS type, a.id AS src, a.name AS src_name, b.id AS dst, b.name AS dst_name, r.eid AS eid, properties(r) AS "
+            "props",
+            {"src": "a", "dst": "b", "eid": "INTERACTS_WITH:a|b"},
+        )
+    ]
+    assert got is not None and got["props"]["level"] == "Major"
+    assert store.get_edge("BOGUS:a|b") is None and len(fake.calls) == 1  # nothing sent for a malformed id
+
+
 def test_interactions_between(store: Neo4jGraphStore, fake: FakeNeo4j) -> None:
     fake.on("MATCH (a:Drug)-[r:INTERACTS_WITH]", lambda q, p: ([edge_rec("INTERACTS_WITH", "a", "b", "Major")], {}))
     got = store.interactions_between(["b", "a", "a", ""])

@@ -258,7 +258,7 @@ def test_ground_unsupported_fact_is_dropped_and_answer_falls_back(evidence):
         (None, "empty output"),
         ('{"status": "safe", "answer": "x", "facts": []}', "invalid status"),
         ('{"status": "answered", "answer": "8 mg", "facts": [], "follow_up_questions": []}', "without facts"),
-        ('{"status": "insufficient_evidence", "answer": "", "facts": []}', "without an explanation"),
+        ('{"status": "insufficient_evidence", "answer": "", "facts": []}', "the model answered insufficient_evidence"),
     ],
 )
 def test_ground_garbage_falls_back(evidence, raw, reason):
@@ -267,20 +267,27 @@ def test_ground_garbage_falls_back(evidence, raw, reason):
     assert reason in stats["fallback"]
 
 
-def test_ground_insufficient_evidence_and_code_fence(evidence):
-    raw = (
-        "```json\n"
-        + json.dumps(_out(status="insufficient_evidence", answer="The sources do not say whether it can be crushed."))
-        + "\n```"
-    )
+def test_ground_declined_answer_falls_back_and_code_fence_parses(evidence):
+    # a model that declines gets the extractive answer instead (it says what is missing, with citations)
+    raw = "```json\n" + json.dumps(_out(status="insufficient_evidence", answer="The sources do not say.")) + "\n```"
     ans, stats = ground(raw, evidence, **GROUND)
-    assert ans is not None, stats
-    assert ans.status == "insufficient_evidence" and ans.facts == [] and ans.citations == []
+    assert ans is None and stats["fallback"] == "the model answered insufficient_evidence"
+    fact = {"type": "dosage", "text": "Maximum 8 mg once daily.", "citations": ["S1"],
+            "quote": "Maximum recommended dose is 8 mg once daily"}
+    ans, stats = ground("```json\n" + json.dumps(_out(fact)) + "\n```", evidence, **GROUND)
+    assert ans is not None and ans.facts[0].text == "Maximum 8 mg once daily."
 
 
 def test_ground_severity_comes_from_the_graph(evidence):
-    raw = _out(
+    wrong = _out(
         {"type": "interaction", "text": "A minor interaction; severity: minor.", "citations": ["S5"], "quote": "minor"},
+        answer="Glimepiride and miconazole interact.",
+    )
+    ans, stats = ground(wrong, evidence, **GROUND)  # the graph records Major: a fact calling it minor is dropped
+    assert ans is None and stats["dropped_reasons"] == {"unsupported": 1}
+    raw = _out(
+        {"type": "interaction", "text": "DDInter records an interaction between glimepiride and miconazole.",
+         "citations": ["S5"], "quote": ""},
         answer="Glimepiride and miconazole interact.",
     )
     ans, stats = ground(raw, evidence, **GROUND)
@@ -314,8 +321,8 @@ def test_ground_interaction_answers(labels):
         {"type": "dosage", "text": "x", "citations": ["S5"], "quote": ""},
         answer="Yes, it is safe to take them together.",
     )
-    ans, stats = ground(safe, ev, **GROUND)
-    assert ans is None and "safe" in stats["fallback"]
+    ans, stats = ground(safe, ev, **GROUND)  # the prose is rebuilt from checked facts: the model's "safe" never ships
+    assert ans is not None and "safe" not in ans.answer.lower() and "DDInter records" in ans.answer
     safe_fact = _out(
         {"type": "interaction", "text": "They are safe to combine.", "citations": ["S5"], "quote": ""},
         answer="See the interaction below.",

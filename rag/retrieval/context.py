@@ -1,0 +1,72 @@
+"""Patient context a question (or the conversation so far) gives: kidney or liver disease, pregnancy, breastfeeding, a
+child or an older person. Each population has the pattern that finds it in a question, the query that finds the
+label passage about it, and the pattern that passage must contain.
+
+These are exact cues on purpose: a question either says "my kidneys are failing" / "肾功能不全" / "my 4 year old" or it
+does not; what the population changes (the dose, a contraindication) is then read from the label, not guessed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Population:
+    key: str
+    ask: re.Pattern[str]  # in the question
+    query: str  # to find the label passage
+    passage: re.Pattern[str]  # the passage must say it
+    en: str  # how an answer names it
+    zh: str
+
+
+_I = re.I
+POPULATIONS: tuple[Population, ...] = (
+    Population("renal", re.compile(r"\b(kidneys?|renal|dialysis|creatinine|crcl|e?gfr|nephro\w*)\b|肾|透析", _I),
+               "renal impairment kidney function creatinine clearance dialysis dose adjustment",
+               re.compile(r"renal|kidney|creatinine clearance|dialysis|肾", _I), "kidney problems", "肾功能不全"),
+    Population("hepatic", re.compile(r"\b(liver|hepatic|cirrhosis|hepatitis|transaminases?|alt|ast)\b|肝", _I),
+               "hepatic impairment liver disease cirrhosis dose adjustment",
+               re.compile(r"hepatic|liver|cirrhosis|肝", _I), "liver problems", "肝功能不全"),
+    Population("pregnancy", re.compile(r"pregnan|expecting a baby|trying to conceive|trimester|怀孕|孕|妊娠", _I),
+               "pregnancy pregnant women fetal risk",
+               re.compile(r"pregnan|fetal|fetus|孕|妊娠", _I), "pregnancy", "妊娠期"),
+    Population("lactation", re.compile(r"breast ?feed|breast-feed|nursing|lactat|breast ?milk|哺乳|喂奶|母乳", _I),
+               "lactation breastfeeding nursing mothers human milk",
+               re.compile(r"breast|lactat|nursing|human milk|哺乳|乳汁", _I), "breastfeeding", "哺乳期"),
+    Population("child", re.compile(r"\b(child|children|kids?|son|daughter|toddler|infants?|baby|babies|teen\w*|"
+                                   r"pediatric|paediatric)\b|儿童|小孩|孩子|宝宝|婴|幼儿|小儿", _I),
+               "pediatric patients children dose",
+               re.compile(r"pediatric|paediatric|child|infant|adolescent|儿童|小儿", _I), "children", "儿童"),
+    Population("elderly", re.compile(r"\b(elderly|seniors?|geriatric|grand(ma|pa|mother|father|parents?)|"
+                                     r"old(er)? (man|woman|people|person|patients?|adults?))\b|老人|老年|高龄", _I),
+               "geriatric elderly older patients dose",
+               re.compile(r"geriatric|elderly|older (adult|patient)|aged|老年", _I), "older adults", "老年人"),
+)
+BY_KEY = {p.key: p for p in POPULATIONS}
+_AGE = re.compile(r"(\d{1,3})\s*(?:-|\s)?(?:years?|yrs?|yo|y/o)\b|(\d{1,3})\s*岁|(\d{1,3})\s*(?:months?|个月)", _I)
+# context that makes a general dose answer safe to give without asking first (an adult, other medicines named, …)
+OTHER_CONTEXT = re.compile(r"\b(adults?|weigh\w*|kg|lbs?|also tak\w*|other (drugs?|medicines?|medications?))\b|"
+                           r"成人|体重|公斤|同时(服|吃|用)|其他药", _I)
+
+
+def populations(text: str) -> list[str]:
+    """Population keys the text mentions (an age sets child below 18 and elderly from 65)."""
+    found = [p.key for p in POPULATIONS if p.ask.search(text)]
+    for m in _AGE.finditer(text):
+        if m.group(3):  # an age in months: a baby
+            found.append("child")
+            continue
+        age = int(m.group(1) or m.group(2))
+        if age < 18:
+            found.append("child")
+        elif age >= 65:
+            found.append("elderly")
+    return list(dict.fromkeys(found))
+
+
+def gives_context(text: str) -> bool:
+    """True when the text already says who takes the drug, so a clarifying question is not needed."""
+    return bool(populations(text)) or bool(_AGE.search(text)) or bool(OTHER_CONTEXT.search(text))

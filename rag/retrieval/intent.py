@@ -1,0 +1,186 @@
+"""What a question asks, from its meaning: a nearest-prototype classifier over the multilingual embedder.
+
+rag/data/intent_prototypes.json holds, per intent, many phrasings in English and Chinese with the drug written as X
+(a second drug Z, a disease Y). A question is masked the same way (its linked names replaced), embedded with the
+same model that embeds passages, and compared with every prototype: an intent's score is the mean cosine of its k
+most similar prototypes, and a softmax over the scores gives a distribution. The distribution, not just its top,
+goes to retrieval as a soft prior over sections (rag.retrieval.routing), so an unusual phrasing still lands on the
+best passage of the right label.
+
+Whether a question asks the assistant to prescribe is a separate decision (`RequestClassifier`): a logistic
+regression over the same embeddings, trained on requests (any wording, role-play, for someone else) against questions
+*about* a drug someone was prescribed ("my doctor prescribed X, how do I take it?") and every ordinary question
+prototype. Its training phrasings are composed from frames and slot values (rag/data/prescription_frames.json), so it
+learns the frame — who is asked to prescribe — rather than the question that follows.
+
+Prototype vectors are computed once and cached on disk (`cache_dir`, keyed by the embedder's name and a hash of the
+prototype file), so start-up costs one batch the first time only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+import re
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from rag.retrieval.embedding import Embedder
+
+log = logging.getLogger(__name__)
+DATA = Path(__file__).resolve().parents[1] / "data"
+PROTOTYPES = DATA / "intent_prototypes.json"
+FRAMES = DATA / "prescription_frames.json"
+REQUEST_CLASSES = ("prescription", "about_prescribed")  # decided by RequestClassifier, not routed as intents
+
+
+class IntentClassifier:
+    def __init__(self, embedder: Embedder, path: Path = PROTOTYPES, k: int = 3, temperature: float = 0.005,
+                 cache_dir: Path | None = None) -> None:
+        self.embedder = embedder
+        self.path = path
+        self.cache_dir = cache_dir
+        self.k = k
+        self.temperature = temperature
+        self._lock = threading.Lock()
+        self._matrix: np.ndarray | None = None
+        self._labels: np.ndarray | None = None
+        self.intents: list[str] = []
+
+    def _load(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._matrix is None or self._labels is None:
+            with self._lock:
+                if self._matrix is None:
+                    raw = self.path.read_bytes()
+                    data = json.loads(raw)
+                    texts: list[str] = []
+                    labels: list[str] = []
+                    for intent, by_lang in data.items():
+                        if intent.startswith("_") or intent in REQUEST_CLASSES:
+                            continue
+                        for lang in ("en", "zh"):
+                            for t in by_lang.get(lang, []):
+                                texts.append(t)
+                                labels.append(intent)
+                    self.intents = sorted(set(labels))
+                    m = embed_cached(self.embedder, texts, self.cache_dir, "intent-prototypes", raw)
+                    self._labels = np.asarray(labels)
+                    self._matrix = m
+                    log.info("intent classifier: %d prototypes, %d intents", len(texts), len(self.intents))
+        assert self._matrix is not None and self._labels is not None
+        return self._matrix, self._labels
+
+    def warm_up(self) -> None:
+        self._load()
+
+    def scores(self, vec: np.ndarray) -> dict[str, float]:
+        """Per intent: mean cosine of its k nearest prototypes to `vec` (a normalised query embedding)."""
+        m, labels = self._load()
+        sims = m @ np.asarray(vec, dtype=np.float32)
+        out: dict[str, float] = {}
+        for intent in self.intents:
+            s = np.sort(sims[labels == intent])[::-1][: self.k]
+            out[intent] = float(s.mean()) if len(s) else -1.0
+        return out
+
+    def classify(self, masked_question: str) -> dict[str, float]:
+        """A probability per intent (softmax of the k-nearest-prototype scores) for a masked question."""
+        vec = self.embedder.embed_queries([masked_question])[0]
+        return self.probabilities(self.scores(vec))
+
+    def probabilities(self, scores: dict[str, float]) -> dict[str, float]:
+        keys = list(scores)
+        x = np.asarray([scores[k] for k in keys]) / self.temperature
+        e = np.exp(x - x.max())
+        p = e / e.sum()
+        return {k: float(v) for k, v in zip(keys, p, strict=True)}
+
+
+def embed_cached(embedder: Embedder, texts: list[str], cache_dir: Path | None, name: str, *keys: bytes) -> np.ndarray:
+    """Query embeddings of fixed training texts, cached on disk by the embedder's name and the source files."""
+    h = hashlib.sha1(embedder.name.encode())
+    for k in keys:
+        h.update(k)
+    f = cache_dir / f"{name}-{h.hexdigest()[:16]}.npy" if cache_dir else None
+    if f is not None and f.exists():
+        m = np.load(f)
+        if m.shape[0] == len(texts):
+            return m
+    m = np.asarray(embedder.embed_queries(texts), dtype=np.float32)
+    if f is not None:
+        f.parent.mkdir(parents=True, exist_ok=True)
+        np.save(f, m)
+    return m
+
+
+def compose(frames: list[str], slots: dict[str, dict[str, list[str]]], lang: str, per_frame: int,
+            rng: random.Random) -> list[str]:
+    """Fill each frame's {slots} (slot values may hold slots themselves) `per_frame` times."""
+    out: list[str] = []
+    for frame in frames:
+        seen: set[str] = set()
+        for _ in range(per_frame * 3):
+            text = frame
+            for _depth in range(3):
+                for name in re.findall(r"{(\w+)}", text):
+                    text = text.replace("{" + name + "}", rng.choice(slots[name][lang]), 1)
+            if text not in seen:
+                seen.add(text)
+                out.append(text)
+            if len(seen) >= per_frame:
+                break
+    return out
+
+
+class RequestClassifier:
+    """P(the question asks the assistant to prescribe or to decide a personal treatment): logistic regression over
+    the embedder's vectors of composed requests, composed reports of a prescribed drug, and ordinary questions."""
+
+    def __init__(self, embedder: Embedder, frames: Path = FRAMES, prototypes: Path = PROTOTYPES,
+                 cache_dir: Path | None = None, per_frame: int = 6, c: float = 10.0) -> None:
+        self.embedder = embedder
+        self.frames, self.prototypes, self.cache_dir = frames, prototypes, cache_dir
+        self.per_frame, self.c = per_frame, c
+        self._w: np.ndarray | None = None
+        self._b = 0.0
+        self._lock = threading.Lock()
+
+    def _fit(self) -> np.ndarray:
+        if self._w is None:
+            with self._lock:
+                if self._w is None:
+                    from sklearn.linear_model import LogisticRegression
+
+                    fr_raw, pr_raw = self.frames.read_bytes(), self.prototypes.read_bytes()
+                    fr, pr = json.loads(fr_raw), json.loads(pr_raw)
+                    rng = random.Random(7)
+                    pos: list[str] = []
+                    neg: list[str] = []
+                    for lang in ("en", "zh"):
+                        pos += compose(fr["request"][lang], fr["slots"], lang, self.per_frame, rng)
+                        neg += compose(fr["report"][lang], fr["slots"], lang, self.per_frame, rng)
+                        neg += compose(fr["info"][lang], fr["slots"], lang, self.per_frame, rng)
+                    for intent, by_lang in pr.items():
+                        if intent.startswith("_"):
+                            continue
+                        for lang in ("en", "zh"):
+                            (pos if intent == "prescription" else neg).extend(by_lang.get(lang, []))
+                    x = embed_cached(self.embedder, pos + neg, self.cache_dir, "rx-training", fr_raw, pr_raw)
+                    y = np.asarray([1] * len(pos) + [0] * len(neg))
+                    clf = LogisticRegression(C=self.c, class_weight="balanced", max_iter=3000).fit(x, y)
+                    self._b = float(clf.intercept_[0])
+                    self._w = np.asarray(clf.coef_[0], dtype=np.float32)
+                    log.info("prescription-request classifier: %d requests, %d other questions", len(pos), len(neg))
+        assert self._w is not None
+        return self._w
+
+    def warm_up(self) -> None:
+        self._fit()
+
+    def probability(self, vec: np.ndarray) -> float:
+        w = self._fit()
+        return float(1.0 / (1.0 + np.exp(-(float(np.asarray(vec, dtype=np.float32) @ w) + self._b))))

@@ -1,0 +1,74 @@
+"""Is a word of a question an ordinary English word, or could it be a drug name?
+
+The entity linker asks this about words that matched no name in the knowledge base: an ordinary word ("grandma",
+"kidneys", a typo of one such as "pregnent") is just part of the question, while a name-like word ("Zorblaxin",
+"metfromin") is a drug the KB does not know or a misspelling of one it does. Word frequencies come from `wordfreq`
+(its English list ships inside the package; nothing is downloaded): a word is ordinary when it is common (Zipf ≥ 2.5,
+i.e. more than ~3 per 10 million words) or one edit away from a very common word (Zipf ≥ 3.5). Drug names are rare
+in general text (warfarin 2.6 is linked before this is asked; newer and invented names are 0).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import string
+from collections.abc import Iterable
+from pathlib import Path
+
+COMMON = 2.5
+VERY_COMMON = 3.5
+_LETTERS = string.ascii_lowercase
+_WORD = re.compile(r"[a-z][a-z]{2,}")
+LEXICON_FILE = "lexicon/kb_words.txt"
+
+
+@functools.lru_cache(maxsize=65536)
+def zipf(word: str) -> float:
+    """Zipf frequency of an English word (log10 per billion words; 0 = not in wordfreq's list)."""
+    from wordfreq import zipf_frequency
+
+    return float(zipf_frequency(word.lower(), "en"))
+
+
+def edits1(w: str) -> set[str]:
+    """Every string one deletion, transposition, substitution or insertion away from `w` (Norvig's edits1)."""
+    splits = [(w[:i], w[i:]) for i in range(len(w) + 1)]
+    deletes = [a + b[1:] for a, b in splits if b]
+    transposes = [a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1]
+    replaces = [a + c + b[1:] for a, b in splits if b for c in _LETTERS]
+    inserts = [a + c + b for a, b in splits for c in _LETTERS]
+    return set(deletes + transposes + replaces + inserts)
+
+
+def is_rare(word: str) -> bool:
+    """A word of four or more letters that general English text seldom uses: a candidate drug name."""
+    w = word.lower()
+    return len(w) >= 4 and w.isalpha() and zipf(w) < COMMON
+
+
+def is_typo_of_common(word: str, known: frozenset[str] = frozenset()) -> bool:
+    """One edit away from a very common English word ("pregnent" → pregnant, "chidren" → children) or from a word of
+    the knowledge base's own label text (`known`: "creatnine" → creatinine)."""
+    return any(zipf(v) >= VERY_COMMON or v in known for v in edits1(word.lower()) if len(v) >= 3)
+
+
+def label_words(texts: Iterable[str]) -> set[str]:
+    """Lower-case latin words (3+ letters) of label text: the KB's own vocabulary, jargon included ("egfr")."""
+    out: set[str] = set()
+    for t in texts:
+        out.update(_WORD.findall(t.lower()))
+    return out
+
+
+def write_lexicon(home: Path, words: Iterable[str]) -> Path:
+    p = home / LEXICON_FILE
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text("\n".join(sorted(words)) + "\n", encoding="utf-8")
+    return p
+
+
+def read_lexicon(home: Path) -> frozenset[str]:
+    """The KB vocabulary written by ingest; empty for a KB ingested before it existed (wordfreq alone then)."""
+    p = home / LEXICON_FILE
+    return frozenset(p.read_text(encoding="utf-8").split()) if p.exists() else frozenset()

@@ -1,0 +1,89 @@
+"""Label passages for a question: hybrid search over every section of the linked drugs' labels, ranked by the
+passage's own score plus the route's soft prior over sections; and the passage of the chosen label about a patient
+population the question mentions (kidney or liver disease, pregnancy, …).
+
+Why a soft prior and not a section filter: the router's best guess can be wrong for an unusual phrasing, and the
+sample's labels often lack the section a population question names (pregnancy lives in warnings or
+contraindications there). Searching all sections and letting a strong passage outrank a weakly preferred section
+lands on the best passage of the right label either way; a confident route still wins ties.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from rag.retrieval.context import BY_KEY
+from rag.retrieval.linking import Link
+from rag.retrieval.routing import Route
+from rag.retrieval.sparse import sparse_query
+from rag.stores.base import Hit, SearchFilter, VectorStore
+
+PRIOR_WEIGHT = 1.0  # how much a fully preferred section adds to a passage's normalised hybrid score (0..1)
+
+
+@dataclass(slots=True)
+class Ranked:
+    hits: list[Hit]  # the chosen passages, best first (the top label's first)
+    label_order: list[str]  # every label of the linked drugs that matched, best first
+
+
+def rank_passages(v: VectorStore, qv: Callable[[], list[float]], question: str, links: Sequence[Link], rt: Route,
+                  top_k: int, prefetch: int) -> Ranked:
+    label_ids = list(dict.fromkeys(i for lk in links for i in lk.label_ids))
+    if not label_ids:
+        return Ranked([], [])
+    wanted = {lk.id for lk in links}
+    sq = sparse_query(question)
+    pool: dict[str, Hit] = {}
+    searches: list[list[str]] = [[], rt.sections[:2]] if rt.sections else [[]]
+    if rt.sections and not rt.soft:  # a route from exact cues alone: its sections first, the rest only if empty
+        searches = [rt.sections, []]
+    for sections in searches:
+        if pool and not rt.soft:
+            break
+        flt = SearchFilter(label_ids=label_ids, sections=sections or None)
+        found = v.search_hybrid(qv(), sq, prefetch, flt, prefetch=prefetch)
+        top = max((h.score for h in found), default=0.0) or 1.0
+        for h in found:  # normalised within its own search, then the best of the two kept
+            h = Hit(h.id, h.score / top, h.payload)
+            if h.id not in pool or pool[h.id].score < h.score:
+                pool[h.id] = h
+    if not pool:
+        return Ranked([], [])
+    prior = rt.prior or {s: 1.0 / (i + 1) for i, s in enumerate(rt.sections)}
+    peak = max(prior.values(), default=0.0) or 1.0
+
+    def fused(h: Hit) -> float:
+        return h.score + PRIOR_WEIGHT * prior.get(h.payload["section"], 0.0) / peak
+
+    rank = {s: i for i, s in enumerate(rt.sections)}
+    if rt.soft:
+        hits = sorted(pool.values(), key=lambda h: (-fused(h), h.id))
+    else:  # exact cues: the routed sections in their order, then the passage score
+        hits = sorted(pool.values(), key=lambda h: (rank.get(h.payload["section"], len(rank)), -h.score, h.id))
+    # labels: one whose generic name is the linked drug first (not a combination product naming it), then by best hit
+    best: dict[str, int] = {}
+    exact: dict[str, bool] = {}
+    for r, h in enumerate(hits):
+        lid = h.payload["label_id"]
+        best.setdefault(lid, r)
+        exact[lid] = bool(wanted & set(h.payload.get("generic_ids", [])))
+    label_order = sorted(best, key=lambda lid: (not exact[lid], best[lid]))
+    first = label_order[0]
+    ordered = [h for h in hits if h.payload["label_id"] == first] + [h for h in hits if h.payload["label_id"] != first]
+    return Ranked(ordered[:top_k], label_order)
+
+
+def population_hits(v: VectorStore, embed: Callable[[str], list[float]], label_id: str, keys: Sequence[str],
+                    limit: int = 6) -> list[tuple[str, Hit]]:
+    """For each population key, the best passage of `label_id` that talks about that population (or none)."""
+    out: list[tuple[str, Hit]] = []
+    for key in keys[:2]:
+        pop = BY_KEY[key]
+        found = v.search_hybrid(embed(pop.query), sparse_query(pop.query), limit,
+                                SearchFilter(label_ids=[label_id]), prefetch=30)
+        hit = next((h for h in found if pop.passage.search(h.payload["text"])), None)
+        if hit is not None:
+            out.append((key, hit))
+    return out
