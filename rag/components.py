@@ -18,7 +18,8 @@ if TYPE_CHECKING:
     from rag.generation.base import Generator
 
 
-def make_vector_store(s: Settings) -> VectorStore:
+def make_vector_store(s: Settings, read_only: bool = False) -> VectorStore:
+    """read_only: for serving (API, UI, ask); the embedded engine then reads a private copy, next to other readers."""
     if s.vector_backend == "qdrant":
         from rag.stores.server import QdrantServerStore
 
@@ -26,7 +27,7 @@ def make_vector_store(s: Settings) -> VectorStore:
         return QdrantServerStore(url=s.qdrant_url, api_key=key, collection=s.collection)
     from rag.stores.edge import EdgeVectorStore
 
-    return EdgeVectorStore(s.edge_path)
+    return EdgeVectorStore(s.edge_path, read_only=read_only)
 
 
 def make_graph_store(s: Settings, read_only: bool = False) -> GraphStore:
