@@ -79,7 +79,7 @@ class DrugService:
                     from rag.components import make_vector_store
 
                     self._require_kb()
-                    self._v = make_vector_store(self.settings)
+                    self._v = make_vector_store(self.settings, read_only=True)  # serving only reads
         return self._v
 
     @property
@@ -361,9 +361,20 @@ class DrugService:
         }
 
     def health(self) -> dict[str, Any]:
+        """Readiness: the embedder embeds, the vector store answers one exact query over every vector (a damaged
+        segment fails here, not only in ask) and the graph answers a count. Errors are reported, never raised."""
         out: dict[str, Any] = {}
+        vec: list[float] | None = None
         try:
-            out["vector_store"] = {"ok": True, "chunks": self.vstore.count()}
+            vec = [float(x) for x in self.embedder.embed_queries(["readiness probe"])[0]]
+            out["embedder"] = {"ok": True}
+        except Exception as e:  # noqa: BLE001 - health reports every failure
+            out["embedder"] = {"ok": False, "error": str(e)}
+        try:
+            v = self.vstore
+            if vec is not None:
+                v.probe(vec)
+            out["vector_store"] = {"ok": True, "chunks": v.count(), "probed": vec is not None}
         except Exception as e:  # noqa: BLE001
             out["vector_store"] = {"ok": False, "error": str(e)}
         try:
