@@ -84,6 +84,7 @@ _ERRORS: dict[str, type[errors.DrugRagError]] = {
 }
 _BY_STATUS: dict[int, type[errors.DrugRagError]] = {
     404: errors.NotFound, 422: errors.InvalidInput, 400: errors.InvalidInput, 503: errors.StoreUnavailable,
+    401: errors.InvalidInput, 413: errors.InvalidInput, 429: errors.StoreUnavailable,
 }
 
 
@@ -111,10 +112,12 @@ class HttpClient:
 
     backend = "http"
 
-    def __init__(self, base_url: str, timeout: float = 120.0, transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(self, base_url: str, timeout: float = 120.0, transport: httpx.BaseTransport | None = None,
+                 api_key: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._http = httpx.Client(base_url=self.base_url, timeout=httpx.Timeout(timeout, connect=5.0),
-                                  transport=transport)
+                                  transport=transport, headers=headers)
 
     def close(self) -> None:
         self._http.close()
@@ -199,7 +202,7 @@ def make_client(settings: Settings | None = None) -> Client:
     """The client settings.ui_backend asks for (no Streamlit caching here; see ui.components.client)."""
     s = settings or get_settings()
     if s.ui_backend == "http":
-        return HttpClient(s.api_url)
+        return HttpClient(s.api_url, api_key=s.client_api_key.get_secret_value() if s.client_api_key else None)
     from rag.service import DrugService
 
     return InProcessClient(DrugService(s))
