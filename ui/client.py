@@ -98,6 +98,9 @@ def error_from_response(r: httpx.Response) -> errors.DrugRagError:
     if isinstance(body, dict):
         name = body.get("error")
         detail = body.get("detail")
+        if isinstance(name, dict):  # {"error": {"type", "message"}, "detail", "request_id"}
+            info: dict[str, Any] = name
+            name, detail = info.get("type"), info.get("message") or detail
         if isinstance(detail, list):  # FastAPI's default validation body
             detail = "; ".join(str(d.get("msg", d)) if isinstance(d, dict) else str(d) for d in detail)
     cls = _ERRORS.get(str(name)) or _BY_STATUS.get(r.status_code) or errors.DrugRagError

@@ -11,14 +11,26 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 
+class ErrorInfo(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: str = Field(description="error class: InvalidInput, NotFound, Unauthorized, RateLimited, Overloaded, "
+                      "PayloadTooLarge, UriTooLong, InvalidHost, StoreUnavailable, ModelUnavailable, InternalError")
+    message: str = Field(description="what went wrong and what to do, in words (no server paths)")
+
+
 class ErrorBody(BaseModel):
-    """Every 4xx/5xx body of this API (routes, auth, limits, validation, the OpenAI facade)."""
+    """Every 4xx/5xx body of this API (routes, auth, limits, validation, the OpenAI facade). `error` has the shape
+    OpenAI clients read (`error.message`), so their users see the reason; `detail` repeats the message for clients
+    of the first API version."""
 
     model_config = ConfigDict(extra="forbid")
-    error: str = Field(description="error class: InvalidInput, NotFound, Unauthorized, RateLimited, Overloaded, "
-                       "PayloadTooLarge, InvalidHost, StoreUnavailable, ModelUnavailable, InternalError, ...")
-    detail: str = Field(description="what went wrong and what to do, in words (no server paths)")
+    error: ErrorInfo
+    detail: str = Field(description="the same as error.message")
     request_id: str | None = Field(default=None, description="the X-Request-ID of this request (also in the logs)")
+
+    @classmethod
+    def of(cls, error: str, message: str, request_id: str | None) -> ErrorBody:
+        return cls(error=ErrorInfo(type=error, message=message), detail=message, request_id=request_id)
 
 
 class _Open(BaseModel):

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import json
 import logging
 import math
 import time
@@ -30,6 +29,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from rag.apps.api_models import ErrorBody
 from rag.core.errors import InvalidInput
 from rag.core.obs import request_id, valid_request_id
 from rag.core.settings import Settings
@@ -192,7 +192,7 @@ def presented_key(scope: Scope) -> str | None:
 
 async def send_error(send: Send, status: int, error: str, detail: str, headers: Sequence[tuple[str, str]] = ()
                      ) -> None:
-    body = json.dumps({"error": error, "detail": detail, "request_id": request_id.get()}).encode()
+    body = ErrorBody.of(error, detail, request_id.get()).model_dump_json().encode()
     hdrs = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     hdrs += [(k.encode(), v.encode()) for k, v in headers]
     await send({"type": "http.response.start", "status": status, "headers": hdrs})

@@ -38,5 +38,5 @@ def public_detail(message: str) -> str:
 
 
 def error_body(status: int, error: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    body = ErrorBody(error=error, detail=detail, request_id=current_request_id())
+    body = ErrorBody.of(error, detail, current_request_id())
     return JSONResponse(status_code=status, content=body.model_dump(), headers=headers)

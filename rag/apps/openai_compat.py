@@ -21,6 +21,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from rag.answer.schema import Answer, Turn
+from rag.apps.api_models import ErrorBody
 from rag.apps.http_errors import error_responses, public_detail
 from rag.apps.render import log_answer, render_markdown, render_tail
 from rag.core.errors import DrugRagError, InvalidInput, NotFound
@@ -142,8 +143,8 @@ def stream_completion(events: Iterator[dict[str, Any]], first: dict[str, Any], c
                 yield _chunk(cid, created, {"content": f"\n\n{tail}"})
                 yield _chunk(cid, created, {}, "stop", answer=json.loads(ev["data"]))
     except DrugRagError as e:
-        err = {"error": type(e).__name__, "detail": public_detail(str(e)), "request_id": current_request_id()}
-        yield f"data: {json.dumps({'error': err}, ensure_ascii=False)}\n\n"
+        err = ErrorBody.of(type(e).__name__, public_detail(str(e)), current_request_id())
+        yield f"data: {err.model_dump_json()}\n\n"
     yield "data: [DONE]\n\n"
 
 

@@ -48,7 +48,7 @@ def test_ask_rejects_bad_input_with_422(client, body, needle):
 
 def test_ask_rejects_malformed_json(client):
     r = client.post("/v1/ask", content=b"{not json", headers={"content-type": "application/json"})
-    assert r.status_code == 422 and r.json()["error"] == "InvalidInput"
+    assert r.status_code == 422 and r.json()["error"]["type"] == "InvalidInput"
 
 
 def test_interactions_route(client):

@@ -37,7 +37,7 @@ def service(home: Path, **kw) -> DrugService:
 
 def error(r) -> ErrorBody:
     body = ErrorBody.model_validate(r.json())
-    assert body.request_id == r.headers["x-request-id"]
+    assert body.request_id == r.headers["x-request-id"] and body.detail == body.error.message
     return body
 
 
@@ -53,7 +53,7 @@ def keyed(hash_kb_home):
 def test_keys_guard_every_v1_route_and_are_accepted_two_ways(keyed):
     r = keyed.post("/v1/ask", json={"question": "What is naproxen used for?"})
     assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
-    assert error(r).error == "Unauthorized"
+    assert error(r).error.type == "Unauthorized"
     assert keyed.get("/v1/kb", headers={"Authorization": "Bearer wrong-key-0123456789"}).status_code == 401
     assert keyed.get("/v1/models").status_code == 401
     ok = keyed.post("/v1/ask", json={"question": "What is naproxen used for?"},
@@ -71,7 +71,7 @@ def test_rate_limit_per_key_answers_429_with_retry_after(keyed):
     codes = [keyed.get("/v1/kb", headers={"X-API-Key": KEY}).status_code for _ in range(6)]
     assert codes[:2] == [200, 200] and codes[-1] == 429
     r = keyed.get("/v1/kb", headers={"X-API-Key": KEY})
-    assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1 and error(r).error == "RateLimited"
+    assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1 and error(r).error.type == "RateLimited"
     assert keyed.get("/v1/kb", headers=h2).status_code == 200  # another key has its own bucket
 
 
@@ -111,7 +111,7 @@ def test_cors_only_for_configured_origins(hash_kb_home, hash_service):
 def test_host_header_must_be_trusted(hash_service):
     with TestClient(create_app(hash_service), base_url=BASE) as c:
         r = c.get("/healthz", headers={"Host": "attacker.example.com"})
-        assert r.status_code == 400 and error(r).error == "InvalidHost"
+        assert r.status_code == 400 and error(r).error.type == "InvalidHost"
         assert c.get("/healthz", headers={"Host": "localhost:8000"}).status_code == 200
         assert c.get("/healthz", headers={"Host": "[::1]:8000"}).status_code == 200
     assert host_allowed("api.example.org", ["*.example.org"])
@@ -123,7 +123,7 @@ def test_body_url_and_id_caps(hash_service):
     with TestClient(create_app(hash_service), base_url=BASE) as c:
         big = json.dumps({"question": "x" * 100_000})
         r = c.post("/v1/ask", content=big, headers={"content-type": "application/json"})
-        assert r.status_code == 413 and error(r).error == "PayloadTooLarge"
+        assert r.status_code == 413 and error(r).error.type == "PayloadTooLarge"
 
         def chunked():
             for _ in range(100):
@@ -132,9 +132,9 @@ def test_body_url_and_id_caps(hash_service):
         r = c.post("/v1/ask", content=chunked(), headers={"content-type": "application/json"})
         assert r.status_code == 413
         r = c.get("/v1/search", params={"q": "a" * 5000})
-        assert r.status_code == 414 and error(r).error == "UriTooLong"
+        assert r.status_code == 414 and error(r).error.type == "UriTooLong"
         r = c.get("/v1/drugs/" + "n" * 201)
-        assert r.status_code == 422 and "at most 200" in error(r).detail
+        assert r.status_code == 422 and "at most 200" in error(r).error.message
 
 
 def test_request_id_follows_the_request_into_json_logs(hash_service):
@@ -181,7 +181,7 @@ def test_overload_is_503_with_retry_after_not_a_long_queue(hash_kb_home):
         t.start()
         assert svc.entered.wait(10)
         r = c.get("/v1/search", params={"q": "naproxen"})
-        assert r.status_code == 503 and error(r).error == "Overloaded" and int(r.headers["retry-after"]) >= 1
+        assert r.status_code == 503 and error(r).error.type == "Overloaded" and int(r.headers["retry-after"]) >= 1
         assert c.get("/healthz").status_code == 200  # probes are not queued behind work
         svc.release.set()
         t.join(10)
@@ -215,7 +215,7 @@ def test_unexpected_errors_are_500_with_the_error_body_and_no_internals(hash_kb_
     svc = _Broken(make_settings(hash_kb_home, embedding_model="hash"))
     with TestClient(create_app(svc), base_url=BASE) as c:
         r = c.get("/v1/kb")
-        assert r.status_code == 500 and error(r).error == "InternalError" and "secret" not in r.text
+        assert r.status_code == 500 and error(r).error.type == "InternalError" and "secret" not in r.text
     svc.close()
 
 
@@ -224,7 +224,7 @@ def test_damaged_store_answers_503_and_health_says_so_without_paths(hash_kb_copy
     svc = service(hash_kb_copy)
     with TestClient(create_app(svc), base_url=BASE) as c:
         r = c.post("/v1/ask", json={"question": "What is naproxen used for?"})
-        assert r.status_code == 503 and error(r).error == "StoreUnavailable" and r.headers["retry-after"]
+        assert r.status_code == 503 and error(r).error.type == "StoreUnavailable" and r.headers["retry-after"]
         h = c.get("/healthz")
         assert h.status_code == 503 and h.json()["ok"] is False and h.json()["vector_store"]["ok"] is False
         for body in (r.text, h.text):
