@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import anyio
-from fastapi import FastAPI, Path, Query, Request
+from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -35,8 +33,9 @@ from rag.apps.api_models import (
 )
 from rag.apps.guard import ApiGuard, KeyRing
 from rag.apps.http_errors import HTTP_ERRORS, error_body, error_responses, public_detail
+from rag.apps.readiness import Readiness
 from rag.apps.render import log_answer
-from rag.core.errors import DrugRagError
+from rag.core.errors import DrugRagError, StoreUnavailable
 from rag.service import DrugService
 
 log = logging.getLogger(__name__)
@@ -82,6 +81,9 @@ def create_app(service: DrugService | None = None) -> FastAPI:
             await anyio.to_thread.run_sync(s.warm_up)  # first question fast, readiness meaningful
         except DrugRagError as e:
             log.warning("not ready at start-up (health will say why): %s", e)
+        body = await anyio.to_thread.run_sync(ready.body)
+        if not body["ok"]:
+            log.warning("knowledge base not ready: %s", {k: v for k, v in body.items() if isinstance(v, dict)})
         yield
         if service is None:
             s.close()
@@ -90,12 +92,16 @@ def create_app(service: DrugService | None = None) -> FastAPI:
                   description="Drug questions answered from labels and a knowledge graph, every fact cited. "
                   "Errors share one body: {error, detail, request_id}.")
     s = settings or svc().settings
+    ready = Readiness(svc, s.health_cache_s)
+    needs_kb = [Depends(ready.require)]  # routes that read the knowledge base answer 503 while it fails its probe
 
     @app.exception_handler(DrugRagError)
     async def _drugrag_error(request: Request, exc: DrugRagError) -> JSONResponse:
         level = logging.WARNING if exc.http_status >= 500 else logging.INFO
         log.log(level, "%s %s: %s", request.url.path, type(exc).__name__, exc)
         headers = {"Retry-After": "5"} if exc.http_status == 503 else None
+        if isinstance(exc, StoreUnavailable):
+            ready.invalidate()  # the next request probes again
         return error_body(exc.http_status, type(exc).__name__, public_detail(str(exc)), headers)
 
     @app.exception_handler(RequestValidationError)
@@ -111,7 +117,7 @@ def create_app(service: DrugService | None = None) -> FastAPI:
         return error_body(exc.status_code, HTTP_ERRORS.get(exc.status_code, "HTTPError"), str(exc.detail),
                           dict(exc.headers or {}))
 
-    @app.post("/v1/ask", response_model=Answer, responses=error_responses(404, 413))
+    @app.post("/v1/ask", response_model=Answer, responses=error_responses(404, 413), dependencies=needs_kb)
     def ask(req: AskRequest) -> Answer:
         ans = svc().ask(req.question, req.history)
         log_answer(ans)
@@ -119,7 +125,7 @@ def create_app(service: DrugService | None = None) -> FastAPI:
 
     @app.post("/v1/ask/stream", responses={200: {"content": {"text/event-stream": {}},
                                                  "description": "`token` events, then `answer` (the final JSON)"},
-                                           **error_responses(404, 413)})
+                                           **error_responses(404, 413)}, dependencies=needs_kb)
     def ask_stream(req: AskRequest) -> StreamingResponse:
         events = svc().ask_stream(req.question, req.history)
         first = next(events)  # raise input/store errors before the stream starts, so they map to HTTP statuses
@@ -135,23 +141,24 @@ def create_app(service: DrugService | None = None) -> FastAPI:
 
         return StreamingResponse(gen(), media_type="text/event-stream")
 
-    @app.post("/v1/interactions", response_model=Answer, responses=error_responses(404, 413))
+    @app.post("/v1/interactions", response_model=Answer, responses=error_responses(404, 413), dependencies=needs_kb)
     def interactions(req: InteractionsRequest) -> Answer:
         return svc().interactions(req.drugs)
 
-    @app.get("/v1/drugs/{drug_id:path}", response_model=DrugPage, responses=error_responses(404))
+    @app.get("/v1/drugs/{drug_id:path}", response_model=DrugPage, responses=error_responses(404), dependencies=needs_kb)
     def drug(drug_id: IdPath) -> dict[str, Any]:
         return svc().drug(drug_id)
 
-    @app.get("/v1/labels/{label_id:path}", response_model=LabelPage, responses=error_responses(404))
+    @app.get("/v1/labels/{label_id:path}", response_model=LabelPage, responses=error_responses(404),
+             dependencies=needs_kb)
     def label(label_id: IdPath) -> dict[str, Any]:
         return svc().label(label_id)
 
-    @app.get("/v1/search", response_model=list[Entity], responses=error_responses())
+    @app.get("/v1/search", response_model=list[Entity], responses=error_responses(), dependencies=needs_kb)
     def search(q: Text200, limit: Annotated[int, Query(ge=1, le=100)] = 20) -> list[dict[str, Any]]:
         return svc().search(q, limit=limit)
 
-    @app.get("/v1/graph/entities", response_model=list[Entity], responses=error_responses())
+    @app.get("/v1/graph/entities", response_model=list[Entity], responses=error_responses(), dependencies=needs_kb)
     def graph_entities(
         q: Text200,
         types: Annotated[str | None, Query(max_length=200, description="comma-separated node types")] = None,
@@ -159,7 +166,8 @@ def create_app(service: DrugService | None = None) -> FastAPI:
     ) -> list[dict[str, Any]]:
         return svc().search(q, limit=limit, types=_split(types))
 
-    @app.get("/v1/graph/neighbourhood", response_model=Neighbourhood, responses=error_responses(404))
+    @app.get("/v1/graph/neighbourhood", response_model=Neighbourhood, responses=error_responses(404),
+             dependencies=needs_kb)
     def neighbourhood(
         id: Text200,
         type: Annotated[str | None, Query(max_length=50, description="node type, e.g. Drug")] = None,
@@ -169,7 +177,7 @@ def create_app(service: DrugService | None = None) -> FastAPI:
     ) -> dict[str, Any]:
         return svc().neighbourhood(id, type, depth, _split(types), limit)
 
-    @app.get("/v1/kb", response_model=KBStats, responses=error_responses())
+    @app.get("/v1/kb", response_model=KBStats, responses=error_responses(), dependencies=needs_kb)
     def kb() -> dict[str, Any]:
         return svc().kb_stats()
 
@@ -177,21 +185,11 @@ def create_app(service: DrugService | None = None) -> FastAPI:
     def answer_schema() -> dict[str, Any]:
         return Answer.model_json_schema()
 
-    health_cache: dict[str, Any] = {}
-    health_lock = threading.Lock()
-
     @app.get("/healthz", response_model=Health, responses={503: {"model": Health, "description": "not ready"},
                                                            **error_responses()})
     def healthz() -> JSONResponse:
         """Readiness: each store answers a real query (cached for DRUGRAG_HEALTH_CACHE_S)."""
-        with health_lock:
-            if time.monotonic() - health_cache.get("at", -1e9) > s.health_cache_s:
-                h = svc().health()
-                for v in h.values():
-                    if isinstance(v, dict) and v.get("error"):
-                        v["error"] = public_detail(str(v["error"]))
-                health_cache.update(at=time.monotonic(), body=Health.model_validate(h).model_dump())
-            body = health_cache["body"]
+        body = ready.body()
         return JSONResponse(status_code=200 if body["ok"] else 503, content=body)
 
     @app.get("/livez", response_model=Live)
@@ -201,7 +199,7 @@ def create_app(service: DrugService | None = None) -> FastAPI:
 
     from rag.apps.openai_compat import router as openai_router
 
-    app.include_router(openai_router(svc))
+    app.include_router(openai_router(svc, needs_kb))
     if s.api_keys:
         _document_security(app)
     KeyRing(s.api_keys)  # bad keys fail at start-up, not at the first request (Starlette builds middleware lazily)

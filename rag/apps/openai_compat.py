@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter
@@ -153,7 +153,8 @@ def _chain(first: dict[str, Any], rest: Iterator[dict[str, Any]]) -> Iterator[di
     yield from rest
 
 
-def router(svc: Callable[[], DrugService]) -> APIRouter:
+def router(svc: Callable[[], DrugService], dependencies: Sequence[Any] = ()) -> APIRouter:
+    """The facade's routes; `dependencies` guard the completion route (e.g. the readiness check)."""
     r = APIRouter(tags=["OpenAI-compatible"])
 
     @r.get("/v1/models", response_model=ModelList, responses=error_responses())
@@ -163,7 +164,7 @@ def router(svc: Callable[[], DrugService]) -> APIRouter:
     @r.post("/v1/chat/completions", response_model=ChatCompletion,
             responses={200: {"content": {"text/event-stream": {}},
                              "description": "a chat.completion, or with stream=true chat.completion.chunk events"},
-                       **error_responses(404, 413)})
+                       **error_responses(404, 413)}, dependencies=list(dependencies))
     def chat_completions(req: ChatRequest) -> Any:
         _check_model(req.model)
         question, history = conversation(req.messages)

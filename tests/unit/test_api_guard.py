@@ -232,6 +232,21 @@ def test_damaged_store_answers_503_and_health_says_so_without_paths(hash_kb_copy
     svc.close()
 
 
+def test_partly_damaged_store_refuses_instead_of_answering_from_what_is_left(hash_kb_copy):
+    """Most of a vector file gone. On the full KB's HNSW index a query that meets only intact vectors still succeeds
+    (python -m bench.load saw 200s), silently missing the rest; the failed readiness probe makes every KB route 503
+    instead, while routes that need no KB keep working."""
+    truncate_vectors(hash_kb_copy / "qdrant-edge", 200_000)
+    svc = service(hash_kb_copy)
+    with TestClient(create_app(svc), base_url=BASE) as c:
+        for r in (c.post("/v1/ask", json={"question": "What is naproxen used for?"}),
+                  c.get("/v1/search", params={"q": "naproxen"}),
+                  c.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "naproxen?"}]})):
+            assert r.status_code == 503 and "readiness probe" in error(r).error.message
+        assert c.get("/v1/schema/answer").status_code == 200 and c.get("/livez").status_code == 200
+    svc.close()
+
+
 def test_public_detail_keeps_urls_and_drops_paths():
     msg = "no knowledge base at /var/lib/drugrag/qdrant-edge: run ingest (DRUGRAG_HOME=/var/lib/drugrag)"
     assert public_detail(msg) == "no knowledge base at …/qdrant-edge: run ingest (DRUGRAG_HOME=…/drugrag)"
