@@ -90,7 +90,8 @@ def create_app(service: DrugService | None = None) -> FastAPI:
 
     app = FastAPI(title="drugrag", version="0.1.0", lifespan=lifespan,
                   description="Drug questions answered from labels and a knowledge graph, every fact cited. "
-                  "Errors share one body: {error, detail, request_id}.")
+                  "Every error has one body: {error: {type, message}, detail, request_id}. With "
+                  "DRUGRAG_API_KEYS set, /v1/* needs `Authorization: Bearer KEY` or `X-API-Key`.")
     s = settings or svc().settings
     ready = Readiness(svc, s.health_cache_s)
     needs_kb = [Depends(ready.require)]  # routes that read the knowledge base answer 503 while it fails its probe
