@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 Q ?= What is naproxen used for?
 
-.PHONY: setup demo ingest serve ui test test-unit test-fast lint browser-deps bench
+.PHONY: setup demo ingest serve ui test test-unit test-fast test-servers lint browser-deps bench load
 
 $(BIN)/drugrag: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -43,9 +43,15 @@ test-unit: $(BIN)/drugrag
 test-fast: setup
 	$(BIN)/pytest -q -m "not slow and not browser"
 
+test-servers: $(BIN)/drugrag
+	PYTEST=$(BIN)/pytest scripts/test_servers.sh
+
 lint:
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
 bench: setup
 	$(BIN)/python -m bench
+
+load: setup
+	$(BIN)/python -m bench.load

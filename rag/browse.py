@@ -117,9 +117,20 @@ class Browsing:
         }
 
     def health(self) -> dict[str, Any]:
+        """Readiness: the embedder embeds, the vector store answers one exact query over every vector (a damaged
+        segment fails here, not only in ask) and the graph answers a count. Errors are reported, never raised."""
         out: dict[str, Any] = {}
+        vec: list[float] | None = None
         try:
-            out["vector_store"] = {"ok": True, "chunks": self.c.vstore.count()}
+            vec = [float(x) for x in self.c.embedder.embed_queries(["readiness probe"])[0]]
+            out["embedder"] = {"ok": True}
+        except Exception as e:  # noqa: BLE001 - health reports every failure
+            out["embedder"] = {"ok": False, "error": str(e)}
+        try:
+            v = self.c.vstore
+            if vec is not None:
+                v.probe(vec)
+            out["vector_store"] = {"ok": True, "chunks": v.count(), "probed": vec is not None}
         except Exception as e:  # noqa: BLE001
             out["vector_store"] = {"ok": False, "error": str(e)}
         try:

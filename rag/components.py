@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def make_vector_store(s: Settings) -> VectorStore:
+def make_vector_store(s: Settings, read_only: bool = False) -> VectorStore:
+    """read_only: for serving (API, UI, ask); the embedded engine then reads a private copy, next to other readers."""
     if s.vector_backend == "qdrant":
         from rag.stores.server import QdrantServerStore
 
@@ -36,7 +37,7 @@ def make_vector_store(s: Settings) -> VectorStore:
         return QdrantServerStore(url=s.qdrant_url, api_key=key, collection=s.collection)
     from rag.stores.edge import EdgeVectorStore
 
-    return EdgeVectorStore(s.edge_path)
+    return EdgeVectorStore(s.edge_path, read_only=read_only)
 
 
 def make_graph_store(s: Settings, read_only: bool = False) -> GraphStore:
@@ -125,7 +126,7 @@ class Components:
     def vstore(self) -> VectorStore:
         def build() -> VectorStore:
             self.require_kb()
-            return make_vector_store(self.settings)
+            return make_vector_store(self.settings, read_only=True)  # serving only reads
         return cast("VectorStore", self._once("_v", build))
 
     @property

@@ -84,6 +84,7 @@ _ERRORS: dict[str, type[errors.DrugRagError]] = {
 }
 _BY_STATUS: dict[int, type[errors.DrugRagError]] = {
     404: errors.NotFound, 422: errors.InvalidInput, 400: errors.InvalidInput, 503: errors.StoreUnavailable,
+    401: errors.InvalidInput, 413: errors.InvalidInput, 429: errors.StoreUnavailable,
 }
 
 
@@ -97,6 +98,9 @@ def error_from_response(r: httpx.Response) -> errors.DrugRagError:
     if isinstance(body, dict):
         name = body.get("error")
         detail = body.get("detail")
+        if isinstance(name, dict):  # {"error": {"type", "message"}, "detail", "request_id"}
+            info: dict[str, Any] = name
+            name, detail = info.get("type"), info.get("message") or detail
         if isinstance(detail, list):  # FastAPI's default validation body
             detail = "; ".join(str(d.get("msg", d)) if isinstance(d, dict) else str(d) for d in detail)
     cls = _ERRORS.get(str(name)) or _BY_STATUS.get(r.status_code) or errors.DrugRagError
@@ -111,10 +115,12 @@ class HttpClient:
 
     backend = "http"
 
-    def __init__(self, base_url: str, timeout: float = 120.0, transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(self, base_url: str, timeout: float = 120.0, transport: httpx.BaseTransport | None = None,
+                 api_key: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._http = httpx.Client(base_url=self.base_url, timeout=httpx.Timeout(timeout, connect=5.0),
-                                  transport=transport)
+                                  transport=transport, headers=headers)
 
     def close(self) -> None:
         self._http.close()
@@ -199,7 +205,7 @@ def make_client(settings: Settings | None = None) -> Client:
     """The client settings.ui_backend asks for (no Streamlit caching here; see ui.components.client)."""
     s = settings or get_settings()
     if s.ui_backend == "http":
-        return HttpClient(s.api_url)
+        return HttpClient(s.api_url, api_key=s.client_api_key.get_secret_value() if s.client_api_key else None)
     from rag.service import DrugService
 
     return InProcessClient(DrugService(s))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import subprocess
@@ -19,8 +20,30 @@ log = logging.getLogger("drugrag")
 
 
 def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    from rag.core.obs import setup_logging
+
+    setup_logging(logging.INFO if verbose else logging.WARNING, get_settings().log_format)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_bind(host: str, allow_unauthenticated: bool) -> Settings:
+    """Beyond loopback, serving needs API keys unless the operator says otherwise on purpose."""
+    s = get_settings()
+    if not _is_loopback(host) and not s.api_keys and not allow_unauthenticated:
+        _fail(ValueError(f"refusing to serve on {host} without API keys: set DRUGRAG_API_KEYS (and "
+                         "DRUGRAG_TRUSTED_HOSTS), or pass --allow-unauthenticated to serve everyone who can reach it"))
+    if not _is_loopback(host) and not s.api_keys:
+        log.warning("serving on %s WITHOUT API keys (--allow-unauthenticated)", host)
+    logging.getLogger().setLevel(logging.INFO)  # access logs
+    return s
 
 
 def _fail(e: Exception) -> None:
@@ -35,20 +58,23 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log prog
 
 @app.command()
 def setup(force: bool = False) -> None:
-    """Build the default embedding model (multilingual-e5-small) into DRUGRAG_HOME without a model hub."""
+    """Build the default embedding model (multilingual-e5-small) without a model hub: into DRUGRAG_HOME, or into
+    the directory DRUGRAG_EMBEDDING_MODEL names (compose's one-shot `setup` service fills the shared volume so)."""
     s = get_settings()
-    out = Path(s.embedding_model_path)
-    if s.embedding_model:
-        typer.echo(f"DRUGRAG_EMBEDDING_MODEL is set ({s.embedding_model}); nothing to build")
+    out = Path(s.embedding_model_path).expanduser()
+    if s.embedding_model == "hash" or (s.embedding_model and not _names_a_path(s.embedding_model)):
+        typer.echo(f"DRUGRAG_EMBEDDING_MODEL is {s.embedding_model!r} (not a local directory); nothing to build")
         return
     if (out / "modules.json").exists() and not force:
         typer.echo(f"embedding model already at {out}")
         return
-    tool = PROJECT_ROOT.parent / "shared" / "tools" / "build_multilingual_e5.py"
+    tool = Path(s.embedding_build_tool) if s.embedding_build_tool else \
+        PROJECT_ROOT.parent / "shared" / "tools" / "build_multilingual_e5.py"
     if not tool.exists():
         _fail(
             FileNotFoundError(
-                f"{tool} not found; set DRUGRAG_EMBEDDING_MODEL to a sentence-transformers model id or path"
+                f"{tool} not found: set DRUGRAG_EMBEDDING_BUILD_TOOL to the builder script, or put a "
+                f"sentence-transformers model at {out}, or set DRUGRAG_EMBEDDING_MODEL to a model id"
             )
         )
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -56,6 +82,11 @@ def setup(force: bool = False) -> None:
     if p.returncode != 0:
         _fail(RuntimeError(f"building the embedding model failed:\n{p.stderr[-3000:]}"))
     typer.echo(f"embedding model written to {out}")
+
+
+def _names_a_path(value: str) -> bool:
+    """A local directory (absolute, ./relative, ~) rather than a model id such as intfloat/multilingual-e5-small."""
+    return value.startswith(("/", ".", "~")) or Path(value).expanduser().exists()
 
 
 @app.command()
@@ -197,14 +228,49 @@ def eval_cmd(
     typer.echo(json.dumps(res, ensure_ascii=False))
 
 
+AllowOpen = Annotated[bool, typer.Option("--allow-unauthenticated",
+                                          help="serve beyond loopback without API keys (on purpose)")]
+
+
 @app.command()
-def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Serve the JSON API (FastAPI) on HOST:PORT."""
+def serve(host: str = "127.0.0.1", port: int = 8000, allow_unauthenticated: AllowOpen = False) -> None:
+    """Serve the JSON API and its OpenAI-compatible facade (FastAPI) on HOST:PORT (loopback unless told)."""
     import uvicorn
 
     from rag.apps.api import create_app
 
-    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+    _check_bind(host, allow_unauthenticated)
+    try:
+        application = create_app()
+    except DrugRagError as e:
+        _fail(e)
+    uvicorn.run(application, host=host, port=port, log_level="info", access_log=False, log_config=None)
+
+
+@app.command()
+def mcp(
+    transport: Annotated[str, typer.Option(help="stdio (a local agent) or http (streamable HTTP at /mcp)")] = "stdio",
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    allow_unauthenticated: AllowOpen = False,
+) -> None:
+    """Serve the MCP tools ask, check_interactions, get_label_section, search_entities."""
+    from rag.apps import mcp_server
+    from rag.service import DrugService
+
+    if transport not in ("stdio", "http"):
+        _fail(ValueError(f"unknown transport {transport!r}: use stdio or http"))
+    svc = DrugService()
+    try:
+        if transport == "stdio":
+            mcp_server.serve_stdio(svc)
+        else:
+            s = _check_bind(host, allow_unauthenticated)
+            mcp_server.serve_http(svc, s, host, port)
+    except DrugRagError as e:
+        _fail(e)
+    finally:
+        svc.close()
 
 
 @app.command()

@@ -8,11 +8,12 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     YamlConfigSettingsSource,
@@ -28,6 +29,21 @@ def _default_data_dir() -> Path:
 
 def _default_home() -> Path:
     return PROJECT_ROOT / ".drugrag"
+
+
+def _split_list(v: Any) -> Any:
+    """Env values for list settings: a JSON list, or comma-separated (`a,b,c`); '' is the empty list."""
+    if isinstance(v, str):
+        v = v.strip()
+        if v.startswith("["):
+            import json
+
+            return json.loads(v)
+        return [x.strip() for x in v.split(",") if x.strip()]
+    return v
+
+
+CsvList = Annotated[list[str], NoDecode]
 
 
 class Settings(BaseSettings):
@@ -67,6 +83,9 @@ class Settings(BaseSettings):
         default="auto", description="auto: bfloat16 where the CPU has native bf16 (AVX512_BF16/AMX), else float32")
     embedding_batch_size: int = 32
     embedding_device: str = "cpu"
+    embedding_build_tool: str = Field(
+        default="", description="the offline builder `drugrag setup` runs "
+        "('' = ../shared/tools/build_multilingual_e5.py next to the checkout)")
 
     # chunking / ingest
     chunk_chars: int = 1500
@@ -94,6 +113,32 @@ class Settings(BaseSettings):
     # UI
     ui_backend: Literal["inprocess", "http"] = "inprocess"
     api_url: str = "http://127.0.0.1:8000"
+    client_api_key: SecretStr | None = Field(
+        default=None, description="the API key the UI (ui_backend=http) sends to the API")
+
+    # API edge (rag/apps/api.py, rag/apps/guard.py); list settings take a JSON list or comma-separated values
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list, description="accepted API keys (plain, or 'sha256:<hex>' of a key); when set, every "
+        "/v1/* route needs `Authorization: Bearer KEY` or `X-API-Key: KEY`")
+    cors_origins: CsvList = Field(default_factory=list, description="browser origins allowed by CORS (none)")
+    trusted_hosts: CsvList = Field(
+        default_factory=lambda: ["localhost", "127.0.0.1", "::1"],
+        description="Host header values the API answers ('*' = any, '*.example.org' = subdomains)")
+    rate_limit_per_minute: int = Field(default=120, ge=0, description="requests per minute per API key (per client "
+                                       "address without keys); 0 = no limit")
+    rate_limit_burst: int = Field(default=30, ge=1)
+    max_inflight: int = Field(default=4, ge=1, description="requests served at once; more wait in a bounded queue")
+    max_queue: int = Field(default=16, ge=0, description="requests waiting for a slot; beyond it 503 + Retry-After")
+    queue_timeout_s: float = Field(default=2.0, gt=0, description="longest wait for a slot before 503")
+    max_body_bytes: int = Field(default=65536, ge=1024, description="largest request body (413 beyond)")
+    health_cache_s: float = Field(default=2.0, ge=0, description="how long /healthz reuses its last probe")
+    log_format: Literal["text", "json"] = Field(default="text", description="json: one JSON object per log line")
+    access_log: bool = True
+
+    @field_validator("api_keys", "cors_origins", "trusted_hosts", mode="before")
+    @classmethod
+    def _lists(cls, v: Any) -> Any:
+        return _split_list(v)
 
     @property
     def embedding_model_path(self) -> str:

@@ -1,5 +1,6 @@
 """OpenAIGenerator: any OpenAI-compatible chat-completions server (vLLM in production, bench/model_server.py
-locally) through `response_format={"type": "json_schema", ...}`, over httpx; streaming through SSE."""
+locally) through `response_format={"type": "json_schema", ...}`, over httpx; streaming through SSE. The API request's
+id travels as `X-Request-Id` (vLLM uses it as its request id), so one id finds a request in both servers' logs."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 from rag.answer.gen_schema import generation_schema
 from rag.answer.prompts import build_messages
 from rag.core.errors import ModelUnavailable
+from rag.core.obs import outgoing_headers
 from rag.core.types import Evidence, Turn
 from rag.generation.base import GenerationResult, as_json
 
@@ -85,7 +87,7 @@ class OpenAIGenerator:
         body = self.payload(question, evidence, history)
         t0 = time.perf_counter()
         try:
-            resp = self._client.post(f"{self.base_url}/chat/completions", json=body)
+            resp = self._client.post(f"{self.base_url}/chat/completions", json=body, headers=outgoing_headers())
         except httpx.HTTPError as e:
             raise self._unavailable(e) from e
         if resp.status_code >= 400:
@@ -112,7 +114,8 @@ class OpenAIGenerator:
 
         body = self.payload(question, evidence, history, stream=True)
         try:
-            with self._client.stream("POST", f"{self.base_url}/chat/completions", json=body) as resp:
+            with self._client.stream("POST", f"{self.base_url}/chat/completions", json=body,
+                                     headers=outgoing_headers()) as resp:
                 if resp.status_code >= 400:
                     resp.read()
                     raise ModelUnavailable(

@@ -79,6 +79,10 @@ class VectorStore(Protocol):
 
     def count(self, flt: SearchFilter | None = None) -> int: ...
 
+    def probe(self, vector: Sequence[float]) -> None:
+        """Readiness: one exact dense query over every stored vector (a damaged segment fails here); raises
+        StoreUnavailable."""
+
     def disk_bytes(self) -> int | None:
         """Bytes on disk for embedded stores; None for servers."""
 

@@ -11,7 +11,12 @@ Quirks of qdrant_edge 0.9 that this class hides:
   * point ids come back as `uuid.UUID` (we return `str`); `scroll` returns `{}` payloads unless asked;
   * every engine error is a plain `Exception` whose message starts "Service runtime error: ...";
   * writes are WAL-durable at once; `optimize()` (HNSW build, segment merge) runs only when called, blocking;
-  * the WAL preallocates two 32 MiB sparse files: `disk_bytes` counts allocated blocks, not apparent sizes.
+  * the WAL preallocates two 32 MiB sparse files: `disk_bytes` counts allocated blocks, not apparent sizes;
+  * a damaged segment (e.g. a truncated `chunk_0.mmap`) still loads and counts, and fails only in a query
+    ("vector N is not readable"): every engine call here maps such errors to StoreUnavailable (HTTP 503).
+
+`read_only=True` (what serving uses) cannot share the shard itself — the engine has no read-only open — so it loads
+a private copy taken under a shared lock; see rag/stores/edge_snapshot.py for why and how.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from qdrant_edge import (
     CountRequest,
@@ -45,11 +50,13 @@ from qdrant_edge import (
     Query,
     QueryRequest,
     ScrollRequest,
+    SearchParams,
     SparseVector,
     UpdateOperation,
 )
 
 from rag.core.errors import StoreUnavailable
+from rag.stores import edge_snapshot
 from rag.stores.base import ChunkPoint, Hit, SearchFilter, SparseVec
 
 log = logging.getLogger(__name__)
@@ -60,6 +67,7 @@ KEYWORD_FIELDS = ("label_id", "drug_ids", "section", "language", "source")
 RRF_K = 2  # Qdrant server's default for FusionQuery(fusion=RRF): score = Σ 1/(k + rank0)
 LOCK_FILE = ".drugrag.lock"
 CONFIG_FILE = "edge_config.json"
+T = TypeVar("T")
 
 
 def _values(v: Sequence[str] | str) -> list[str]:
@@ -90,13 +98,20 @@ def _sparse(v: SparseVec) -> SparseVector:
 
 
 class EdgeVectorStore:
-    """VectorStore on an embedded qdrant-edge shard at `path` (created by `ensure_collection`)."""
+    """VectorStore on an embedded qdrant-edge shard at `path` (created by `ensure_collection`); `read_only=True`
+    serves an existing shard from a private copy, next to other readers (and fails while a writer holds it)."""
 
-    def __init__(self, path: Path | str, upsert_batch: int = 256) -> None:
+    def __init__(self, path: Path | str, upsert_batch: int = 256, read_only: bool = False) -> None:
         self.path = Path(path)
         self.upsert_batch = upsert_batch
+        self.read_only = read_only
         self._shard: EdgeShard | None = None
         self._lock: IO[str] | None = None
+        self._copy: Path | None = None
+        self._closed = False
+        if read_only:
+            self._open_reader()
+            return
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             self._lock = open(self.path / LOCK_FILE, "a")
@@ -116,6 +131,17 @@ class EdgeVectorStore:
             raise
 
     # -- opening / closing ---------------------------------------------------------------------------------
+
+    def _open_reader(self) -> None:
+        if not (self.path / CONFIG_FILE).exists():
+            raise StoreUnavailable(f"no vector index at {self.path}: run `drugrag ingest` first")
+        self._copy = copy = edge_snapshot.copy_for_reading(self.path, LOCK_FILE, self._busy)
+        try:
+            self._shard = self._open(lambda: EdgeShard.load(str(copy)))
+        except BaseException:
+            edge_snapshot.remove_copy(copy)
+            self._copy = None
+            raise
 
     def _busy(self, cause: BaseException) -> StoreUnavailable:
         return StoreUnavailable(
@@ -141,14 +167,19 @@ class EdgeVectorStore:
                 self._lock = None
 
     def close(self) -> None:
-        """Flush and close the shard, then release the path (idempotent)."""
+        """Flush and close the shard, then release the path (idempotent); a reader's copy is removed."""
         shard, self._shard = self._shard, None
+        self._closed = True
         try:
             if shard is not None:
-                shard.flush()
+                if not self.read_only:
+                    shard.flush()
                 shard.close()
         finally:
             self._release_lock()
+            copy, self._copy = self._copy, None
+            if copy is not None:
+                edge_snapshot.remove_copy(copy)
 
     def __enter__(self) -> EdgeVectorStore:
         return self
@@ -176,9 +207,24 @@ class EdgeVectorStore:
 
     def _open_or_closed(self) -> EdgeShard | None:
         """The shard, None when no index exists yet; raises when the store was closed."""
-        if self._lock is None:
+        if self._closed or (self._lock is None and not self.read_only):
             raise StoreUnavailable(f"the vector store at {self.path} is closed")
         return self._shard
+
+    def _writable(self) -> None:
+        if self.read_only:
+            raise StoreUnavailable(f"the vector store at {self.path} is open read-only; writing needs a writer "
+                                   "(`drugrag ingest`)")
+
+    def _engine(self, what: str, fn: Callable[[], T]) -> T:
+        """fn() with the engine's plain Exceptions (damaged segments, I/O) mapped to StoreUnavailable."""
+        try:
+            return fn()
+        except StoreUnavailable:
+            raise
+        except Exception as e:
+            log.error("vector store %s failed to %s: %s", self.path, what, e)
+            raise StoreUnavailable(f"the vector store at {self.path} failed to {what}: {e}") from e
 
     def _need(self) -> EdgeShard:
         shard = self._open_or_closed()
@@ -189,6 +235,7 @@ class EdgeVectorStore:
     # -- VectorStore -------------------------------------------------------------------------------------------
 
     def ensure_collection(self, dim: int) -> None:
+        self._writable()
         if self._lock is None:
             raise StoreUnavailable(f"the vector store at {self.path} is closed")
         if self._shard is None:
@@ -210,6 +257,7 @@ class EdgeVectorStore:
                 self._shard.update(UpdateOperation.create_field_index(key, PayloadSchemaType.Keyword))
 
     def upsert(self, points: Sequence[ChunkPoint]) -> None:
+        self._writable()
         shard = self._need()
         for i in range(0, len(points), self.upsert_batch):
             batch = [
@@ -219,6 +267,7 @@ class EdgeVectorStore:
             shard.update(UpdateOperation.upsert_points(batch))
 
     def delete_label(self, label_id: str) -> int:
+        self._writable()
         if self._open_or_closed() is None:
             return 0
         flt = edge_filter(SearchFilter(label_ids=[label_id]))
@@ -230,10 +279,9 @@ class EdgeVectorStore:
         return n
 
     def _query(self, request: QueryRequest) -> list[Hit]:
-        return [
-            Hit(id=str(p.id), score=float(p.score), payload=dict(p.payload or {}))
-            for p in self._need().query(request)
-        ]
+        shard = self._need()
+        points = self._engine("search", lambda: shard.query(request))
+        return [Hit(id=str(p.id), score=float(p.score), payload=dict(p.payload or {})) for p in points]
 
     def search_dense(self, vector: Sequence[float], limit: int, flt: SearchFilter | None = None) -> list[Hit]:
         self._need()
@@ -245,6 +293,10 @@ class EdgeVectorStore:
                 with_payload=True,
             )
         )
+
+    def probe(self, vector: Sequence[float]) -> None:
+        self._query(QueryRequest(limit=1, query=Query.Nearest(list(vector), using=DENSE),
+                                 params=SearchParams(exact=True)))
 
     def search_sparse(self, vector: SparseVec, limit: int, flt: SearchFilter | None = None) -> list[Hit]:
         self._need()
@@ -278,9 +330,9 @@ class EdgeVectorStore:
         f = edge_filter(flt)
         offset: Any = None
         while True:
-            records, offset = self._need().scroll(
-                ScrollRequest(offset=offset, limit=batch, filter=f, with_payload=with_payload, with_vector=False)
-            )
+            req = ScrollRequest(offset=offset, limit=batch, filter=f, with_payload=with_payload, with_vector=False)
+            shard = self._need()
+            records, offset = self._engine("read", lambda: shard.scroll(req))  # noqa: B023 - called at once
             for r in records:
                 yield dict(r.payload or {})
             if offset is None or not records:
@@ -300,7 +352,8 @@ class EdgeVectorStore:
         shard = self._open_or_closed()
         if shard is None or _empty_condition(flt):
             return 0
-        return int(shard.count(CountRequest(exact=True, filter=edge_filter(flt))))
+        req = CountRequest(exact=True, filter=edge_filter(flt))
+        return int(self._engine("count", lambda: shard.count(req)))
 
     def disk_bytes(self) -> int:
         """Bytes allocated on disk under `path`, as `du` counts them (the WAL's 32 MiB files are sparse)."""
@@ -318,6 +371,7 @@ class EdgeVectorStore:
 
     def optimize(self) -> bool:
         """Merge segments and build the HNSW / payload indexes (blocking; ingest calls it once at the end)."""
+        self._writable()
         shard = self._need()
         t = time.perf_counter()
         changed = bool(shard.optimize())
@@ -325,9 +379,11 @@ class EdgeVectorStore:
         return changed
 
     def flush(self) -> None:
-        self._need().flush()
+        if not self.read_only:
+            self._need().flush()
 
     def info(self) -> dict[str, int]:
-        i = self._need().info()
+        shard = self._need()
+        i = self._engine("describe itself", shard.info)
         return {"points": i.points_count, "segments": i.segments_count, "indexed_vectors": i.indexed_vectors_count}
 

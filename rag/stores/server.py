@@ -157,6 +157,12 @@ class QdrantServerStore:
             return []
         return self._query(query=list(vector), using=DENSE, query_filter=server_filter(flt), limit=limit)
 
+    def probe(self, vector: Sequence[float]) -> None:
+        self._need()
+        with warnings.catch_warnings():  # local mode: "Local mode performs exact (brute-force) search" anyway
+            warnings.filterwarnings("ignore", message="Local mode performs exact")
+            self._query(query=list(vector), using=DENSE, limit=1, search_params=m.SearchParams(exact=True))
+
     def search_sparse(self, vector: SparseVec, limit: int, flt: SearchFilter | None = None) -> list[Hit]:
         self._need()
         if _empty_condition(flt) or not vector.indices:

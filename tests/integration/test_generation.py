@@ -272,7 +272,7 @@ def test_service_with_openai_backend_validates_or_falls_back(model_server, kb_co
         )
     )
     try:
-        with TestClient(create_app(svc)) as c:
+        with TestClient(create_app(svc), base_url="http://127.0.0.1") as c:
             for q in ("What is naproxen used for?", "萘普生有哪些禁忌？", "Can I take warfarin together with aspirin?"):
                 body = c.post("/v1/ask", json={"question": q}).json()
                 ans = Answer.model_validate(body)

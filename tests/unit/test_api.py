@@ -14,7 +14,7 @@ from tests.conftest import make_settings
 
 @pytest.fixture(scope="module")
 def client(hash_service):
-    with TestClient(create_app(hash_service)) as c:
+    with TestClient(create_app(hash_service), base_url="http://127.0.0.1") as c:
         yield c
 
 
@@ -48,7 +48,7 @@ def test_ask_rejects_bad_input_with_422(client, body, needle):
 
 def test_ask_rejects_malformed_json(client):
     r = client.post("/v1/ask", content=b"{not json", headers={"content-type": "application/json"})
-    assert r.status_code == 422 and r.json()["error"] == "InvalidInput"
+    assert r.status_code == 422 and r.json()["error"]["type"] == "InvalidInput"
 
 
 def test_interactions_route(client):
@@ -97,7 +97,7 @@ def test_store_down_is_503_with_a_clear_message(hash_kb_copy):
     holder = EdgeVectorStore(hash_kb_copy / "qdrant-edge")  # another process-like owner holds the embedded store
     try:
         svc = DrugService(make_settings(hash_kb_copy, embedding_model="hash"))
-        with TestClient(create_app(svc)) as c:
+        with TestClient(create_app(svc), base_url="http://127.0.0.1") as c:
             r = c.post("/v1/ask", json={"question": "What is naproxen used for?"})
             assert r.status_code == 503
             assert "in use" in r.json()["detail"]
@@ -109,14 +109,14 @@ def test_store_down_is_503_with_a_clear_message(hash_kb_copy):
 def test_qdrant_server_down_is_503(hash_kb_copy):
     svc = DrugService(make_settings(hash_kb_copy, embedding_model="hash", vector_backend="qdrant",
                                     qdrant_url="http://127.0.0.1:9"))
-    with TestClient(create_app(svc)) as c:
+    with TestClient(create_app(svc), base_url="http://127.0.0.1") as c:
         r = c.post("/v1/ask", json={"question": "What is naproxen used for?"})
         assert r.status_code == 503 and "unavailable" in r.json()["detail"]
 
 
 def test_missing_knowledge_base_is_503_not_an_empty_answer(tmp_path):
     svc = DrugService(make_settings(tmp_path / "never-ingested", embedding_model="hash"))
-    with TestClient(create_app(svc)) as c:
+    with TestClient(create_app(svc), base_url="http://127.0.0.1") as c:
         r = c.post("/v1/ask", json={"question": "What is naproxen used for?"})
         assert r.status_code == 503 and "drugrag ingest" in r.json()["detail"]
     assert not (tmp_path / "never-ingested" / "kuzu").exists()

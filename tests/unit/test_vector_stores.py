@@ -293,6 +293,10 @@ def test_hybrid_is_rrf_of_dense_and_sparse(shared: VectorStore) -> None:
                 assert expect.get(h.id) == pytest.approx(h.score, rel=1e-4)
 
 
+def test_probe_is_an_exact_query(shared: VectorStore) -> None:
+    shared.probe(embed("warfarin bleeding"))  # readiness: raises StoreUnavailable when vectors cannot be read
+
+
 def test_delete_label(loaded: VectorStore) -> None:
     label = chunks()[0].payload["label_id"]
     mine = len(by("label_id", label))
