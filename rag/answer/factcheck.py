@@ -21,6 +21,9 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from kb_loaders.names import has_cjk, norm_name
+from rag.core.text import tokens_for_overlap
+
 UNIT_ALIASES = {
     "mg": "mg", "milligram": "mg", "milligrams": "mg", "毫克": "mg",
     "mcg": "mcg", "µg": "mcg", "μg": "mcg", "microgram": "mcg", "micrograms": "mcg", "微克": "mcg",
@@ -41,7 +44,7 @@ UNIT_ALIASES = {
     "times": "x", "time": "x", "次": "x",
 }
 _UNIT_RX = "|".join(sorted((re.escape(u) for u in UNIT_ALIASES), key=len, reverse=True))
-_NUM = r"\d+(?:[.,]\d+)?"
+_NUM = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:[.,]\d+)?"
 # a number (or range) and its unit: "500 mg", "2.5mg", "10-20 mg", "每次 2 片", "12 hours"
 QUANTITY = re.compile(rf"({_NUM})(?:\s*(?:-|–|to|~|至)\s*({_NUM}))?\s*(?:per\s+)?({_UNIT_RX})(?![a-z])", re.I)
 BARE_NUMBER = re.compile(rf"(?<![A-Za-z0-9.]){_NUM}(?![A-Za-z0-9])")
@@ -56,6 +59,12 @@ FREQ_WORDS = [
     (re.compile(r"\bthree times (?:a |per |each )?(?:day|daily)\b|\bt\.?i\.?d\.?\b", re.I), 3),
     (re.compile(r"\bfour times (?:a |per |each )?(?:day|daily)\b|\bq\.?i\.?d\.?\b", re.I), 4),
 ]
+_TIMES = (r"(once|twice|one time|two times|three times|four times|five times|six times|eight times|(\d+) times)")
+PER_PERIOD = re.compile(_TIMES + r"\s*(?:a|per|each|every)?\s*(day|daily|week|weekly|month|monthly)\b", re.I)
+_N_TIMES = {"once": 1, "one time": 1, "twice": 2, "two times": 2, "three times": 3, "four times": 4,
+            "five times": 5, "six times": 6, "eight times": 8}
+_PERIOD_DAYS = {"day": 1, "daily": 1, "week": 7, "weekly": 7, "month": 30, "monthly": 30}
+EVERY_PERIOD = re.compile(r"\bevery (\d+|other) (day|week|month)s?\b|每(\d*)(周|月)\s*(\d|[一二两三四])?次?", re.I)
 EVERY_HOURS = re.compile(r"\bevery (\d+)(?:\s*(?:-|to)\s*(\d+))? hours?\b|\bq(\d+)h\b|每(\d+)小时", re.I)
 ZH_FREQ = re.compile(r"(?:每日|每天|一日|一天|日)\s*([一二两三四五六1-6])\s*次")
 ROUTES = {
@@ -98,6 +107,9 @@ class Claim:
 
 
 def _norm_num(s: str) -> float:
+    """'1,000' → 1000 (thousands), '2,5' → 2.5 (a decimal comma), '0.75' → 0.75."""
+    if re.fullmatch(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?", s):
+        return float(s.replace(",", ""))
     return float(s.replace(",", "."))
 
 
@@ -111,23 +123,53 @@ def quantities(text: str) -> set[tuple[float, str]]:
     return out
 
 
+def quantity_seq(text: str) -> list[tuple[float, str]]:
+    return [(_norm_num(m.group(1)), UNIT_ALIASES[m.group(3).lower()]) for m in QUANTITY.finditer(text)]
+
+
 def numbers(text: str) -> set[float]:
     """Every number a text states, in digits or words ("three times" → 3)."""
     out = {_norm_num(x) for x in BARE_NUMBER.findall(text)} | {v for v, _ in quantities(text)}
     return out | {float(WORD_NUMBERS[w.lower()]) for w in _WORD_NUM.findall(text)}
 
 
-def frequencies(text: str) -> set[float]:
-    """Times per day a text states (every 8 hours → 3)."""
-    out: set[float] = {n for rx, n in FREQ_WORDS if rx.search(text)}
+def frequency_seq(text: str) -> list[float]:
+    """The dosing frequencies a text states, as times per day, in the order they appear (every 8 hours → 3)."""
+    found: list[tuple[int, float]] = []
+    for rx, n in FREQ_WORDS:
+        found += [(m.start(), float(n)) for m in rx.finditer(text)]
     for m in EVERY_HOURS.finditer(text):
-        for g in m.groups():
-            if g and int(g) > 0:
-                out.add(round(24 / int(g), 3))
+        g = next((x for x in m.groups() if x and int(x) > 0), None)
+        if g:
+            found.append((m.start(), round(24 / int(g), 3)))
     for m in ZH_FREQ.finditer(text):
         g = m.group(1)
-        out.add(float(ZH_NUM[g]) if g in ZH_NUM else float(g))
-    return out
+        found.append((m.start(), float(ZH_NUM[g]) if g in ZH_NUM else float(g)))
+    for m in PER_PERIOD.finditer(text):  # "twice weekly" → 2/7 a day
+        n = _N_TIMES.get(m.group(1).lower()) or int(m.group(2) or 1)
+        found.append((m.start(), round(n / _PERIOD_DAYS[m.group(3).lower()], 4)))
+    for m in EVERY_PERIOD.finditer(text):
+        if m.group(2):
+            k = 2 if m.group(1).lower() == "other" else int(m.group(1))
+            found.append((m.start(), round(1 / (k * _PERIOD_DAYS[m.group(2).lower()]), 4)))
+        elif m.group(4):
+            k, n = int(m.group(3) or 1), m.group(5)
+            times = ZH_NUM.get(n, int(n)) if n else 1
+            found.append((m.start(), round(times / (k * (7 if m.group(4) == "周" else 30)), 4)))
+    seen: dict[int, float] = {}
+    for pos, v in sorted(found):  # one value per position (the daily patterns overlap the per-period ones)
+        if pos not in seen:
+            seen[pos] = v
+    return list(seen.values())
+
+
+def frequencies(text: str) -> set[float]:
+    return set(frequency_seq(text))
+
+
+def _prefix_differs(fact: list, ev: list) -> bool:
+    """A near-copied clause states the same values in the same order (it may stop early: a cut quote)."""
+    return bool(fact) and fact != ev[: len(fact)]
 
 
 def routes(text: str) -> set[str]:
@@ -139,6 +181,59 @@ def polarity(text: str) -> tuple[bool, bool]:
     neg = bool(NEGATIVE.search(text) or NOT_RECOMMENDED.search(text))
     pos_text = NOT_RECOMMENDED.sub(" ", text)
     return neg, bool(POSITIVE.search(pos_text))
+
+
+def _names(text: str, name: str) -> bool:
+    """`text` (normalised, space-padded) names `name`: as whole words in latin script, as a substring in Chinese."""
+    return bool(name) and ((name in text) if has_cjk(name) else (f" {name} " in text))
+
+
+_CLAUSE = re.compile(r"\.(?=\s|$)|[;:!?。；！？•\n]+|\s\*\s|\s-(?=[a-z])")
+_NEG_WORDS = re.compile(r"\bnot\b|\bnever\b|\bno\b|\bnor\b|n't\b|\bwithout\b|\bavoid\w*|"
+                        r"contraindicat\w*|不|未|禁|忌|勿|无", re.I)
+NEAR_COPY = (0.75, 0.6)  # share of the fact clause's words in the cited clause, and the reverse
+
+
+def _words(text: str) -> set[str]:
+    return tokens_for_overlap(text) | set(re.findall(r"\d+(?:\.\d+)?", text))
+
+
+def clause_reasons(fact: str, ev: str) -> list[str]:
+    """A fact clause that copies a clause of the evidence must keep its negation, numbers, frequency and severity:
+    the way a model corrupts a quote it otherwise copies ("should not be" → "should be", "once" → "twice weekly")."""
+    ev_clauses = [(c, _words(c)) for c in _CLAUSE.split(ev) if c.strip()]
+    out: list[str] = []
+    fw_all, ew_all = _words(fact), _words(ev)
+    shared_all = len(fw_all & ew_all)
+    if fw_all and shared_all / len(fw_all) >= NEAR_COPY[0] and shared_all / (len(ew_all) or 1) >= NEAR_COPY[1] \
+            and len(_NEG_WORDS.findall(fact)) != len(_NEG_WORDS.findall(ev)):
+        out.append("the fact copies the cited text but not its negations")
+    for fc in _CLAUSE.split(fact):
+        fw = _words(fc)
+        if len(fw) < 3 or not ev_clauses:
+            continue
+        ec, ew = max(ev_clauses, key=lambda x: len(fw & x[1]) / (len(fw | x[1]) or 1))
+        shared = len(fw & ew)
+        if shared / len(fw) < NEAR_COPY[0] or shared / (len(ew) or 1) < NEAR_COPY[1]:
+            continue
+        if len(_NEG_WORDS.findall(fc)) != len(_NEG_WORDS.findall(ec)):
+            out.append(f"negation differs from the cited sentence: {fc.strip()[:60]!r}")
+        fq, eq = quantities(fc), quantities(ec)
+        if any(u in {x[1] for x in eq} and (v, u) not in eq for v, u in fq) \
+                or _prefix_differs(quantity_seq(fc), quantity_seq(ec)):
+            out.append(f"a number differs from the cited sentence: {fc.strip()[:60]!r}")
+        ff, ef = frequency_seq(fc), frequency_seq(ec)
+        if _prefix_differs(ff, ef) or (ff and not ef and _FREQ_WORD.search(ec)):
+            out.append(f"the frequency differs from the cited sentence: {fc.strip()[:60]!r}")
+        for lv, rx in SEVERITY_WORDS.items():
+            if rx.search(fc) and not rx.search(ec):
+                out.append(f"severity {lv!r} is not in the cited sentence")
+        if POSITIVE.search(fc) and not POSITIVE.search(ec):
+            out.append(f"the fact recommends where the cited sentence does not: {fc.strip()[:60]!r}")
+    return out
+
+
+_FREQ_WORD = re.compile(r"\b(?:daily|weekly|monthly|times? (?:a|per) (?:day|week)|hourly)\b|每日|每天|每周", re.I)
 
 
 def check(fact: str, claim: Claim, drug_mentions: Callable[[str], Iterable[tuple[str, set[str]]]] | None = None,
@@ -162,16 +257,18 @@ def check(fact: str, claim: Claim, drug_mentions: Callable[[str], Iterable[tuple
     if fr and not fr <= routes(ev):
         reasons.append(f"route {sorted(fr - routes(ev))} not in the evidence")
     if drug_mentions is not None:
-        low = ev.lower()
+        low = " " + norm_name(ev) + " "
         for name, aliases in drug_mentions(fact):
-            if not any(a and (a in low or a in claim.own_drugs) for a in aliases):
+            if not any(a and (_names(low, norm_name(a)) or a in claim.own_drugs) for a in aliases):
                 reasons.append(f"drug {name!r} not named by the evidence")
     fneg, fpos = polarity(fact)
     eneg, epos = polarity(ev)
-    if fpos and not fneg and eneg and not epos:
-        reasons.append("the fact allows or recommends what the evidence forbids")
+    if fpos and not fneg and not epos:
+        reasons.append("the fact allows or recommends what the evidence does not say is allowed"
+                       + (" (it forbids it)" if eneg else ""))
     if CONTRAINDICATED.search(fact) and not eneg:
         reasons.append("the fact calls contraindicated what the evidence does not")
+    reasons += clause_reasons(fact, ev)
     if interaction or claim.level is not None:
         if SAFE_CLAIM.search(fact):
             reasons.append("an interaction is never 'safe'")

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from kb_loaders.names import norm_name
 from rag.answer.cites import Draft, clean
 from rag.answer.factcheck import Claim, check
 from rag.answer.gen_schema import (
@@ -45,7 +46,7 @@ from rag.core.types import Evidence, Source
 
 log = logging.getLogger(__name__)
 DrugMentions = Callable[[str], Iterable[tuple[str, set[str]]]]
-MIN_SUPPORT = 0.3  # share of the fact's content words a replacement sentence must contain
+MIN_SUPPORT = 0.5  # share of the fact's content words a sentence must contain to stand in for an invented quote
 
 
 class Entailment(Protocol):
@@ -76,24 +77,38 @@ class Grounder:
     def _reasons(self, text: str, src: Source, start: int, end: int) -> list[str]:
         interaction = self.ev.intent == "interaction"
         if src.kind == "graph":
-            return check(text, Claim(src.section_text, level=src.edge_level), self.drug_mentions,
-                         interaction=interaction)
+            reasons = check(text, Claim(src.section_text, level=src.edge_level), self.drug_mentions,
+                            interaction=interaction)
+            if not self._names_an_end(text, src):
+                reasons.append("the fact names neither end of the cited edge")
+            return reasons
         claim = Claim(src.section_text[start:end], own_drugs=frozenset(src.drug_ids) | {src.title.lower()})
         reasons = check(text, claim, self.drug_mentions, interaction=interaction)
         if not reasons and self.entailment is not None and not self.entailment.entails(claim.text, text):
             reasons.append("not entailed by the cited text")
         return reasons
 
+    def _names_an_end(self, text: str, src: Source) -> bool:
+        """A fact citing a graph edge is about it: it names one of its two ends (by name, or a drug by any name)."""
+        e = src.edge
+        if e is None:
+            return False
+        low = norm_name(text)
+        if any(n and norm_name(n) in low for n in (e["src_name"], e["dst_name"], e["src"], e["dst"])):
+            return True
+        ids = {a for _, aliases in (self.drug_mentions(text) if self.drug_mentions else []) for a in aliases}
+        return bool(ids & {e["src"], e["dst"]})
+
     def _cite(self, text: str, quote: str, src: Source) -> tuple[int, int, bool] | None:
         """The span of `src` this fact may cite: its own quote if verbatim and supporting, else the best supporting
         sentence of the same source (replaced=True), else None."""
         if src.kind == "graph":
             return (0, len(src.section_text), False) if not self._reasons(text, src, 0, len(src.section_text)) else None
-        if self._linked and not self._linked & set(src.drug_ids) and self.ev.intent != "interaction":
-            return None  # a label about another drug than the question's
+        if self._linked and not self._linked & set(src.drug_ids):
+            return None  # a label about another drug than the ones the question names
         span = locate_quote(quote, src.section_text) if quote else None
-        if span is not None and not self._reasons(text, src, *span):
-            return span[0], span[1], False
+        if span is not None:  # a real quote: the fact must say what it says (no other sentence is looked for)
+            return (span[0], span[1], False) if not self._reasons(text, src, *span) else None
         best: tuple[float, int, int] | None = None
         for a, b in sentence_spans(src.section_text, max_len=MAX_QUOTE + 100):
             score = support_score(text, src.section_text[a:b])
