@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     # chunking / ingest
     chunk_chars: int = 1500
     upsert_batch_size: int = 256
+    ingest_overlap: bool = Field(default=True, description="load the model while reading sources and write the "
+                                 "graph sources while embedding (threads)")
 
     # retrieval
     top_k: int = 8
