@@ -390,7 +390,7 @@ def _run_ingest(s: Settings, vstore: VectorStore, gstore: GraphStore, embedder: 
             "graph": _dir_bytes(s.kuzu_path) if s.graph_backend == "kuzu" else None,
         }
     report.seconds["total"] = round(time.perf_counter() - t_all, 3)
-    report.peak_rss_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    report.peak_rss_mb = peak_rss_mb()
     report.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
     return report
 
@@ -399,6 +399,18 @@ def delete_label(label_id: str, vstore: VectorStore, gstore: GraphStore) -> dict
     chunks = vstore.delete_label(label_id)
     node = gstore.delete_label(label_id)
     return {"label_id": label_id, "deleted_chunks": chunks, "deleted_label_node": node}
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process: VmHWM (per process image; ru_maxrss survives exec on Linux, so a
+    child started by a big parent would report the parent's peak)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def _dir_bytes(p: Path) -> int | None:
