@@ -36,8 +36,9 @@ from rag.core.settings import Settings, get_settings
 log = logging.getLogger(__name__)
 
 
-def _fresh_home(s: Settings, tmp: Path, cold: bool) -> Path:
-    home = tmp / "home"
+def _fresh_home(s: Settings, home: Path, cold: bool) -> Path:
+    if home.exists() and any(home.iterdir()):
+        raise SystemExit(f"{home} is not empty: the benchmark ingests into a fresh home")
     (home / "cache").mkdir(parents=True)
     cal = s.home / "cache" / "embedding_backend.json"
     if cal.exists() and not cold:
@@ -93,6 +94,7 @@ def main() -> None:
     ap.add_argument("--questions", type=int, default=200)
     ap.add_argument("--cold", action="store_true", help="measure the ingest with this machine's first calibration")
     ap.add_argument("--skip-embedding", action="store_true")
+    ap.add_argument("--keep", type=Path, default=None, help="ingest into this (new) home and keep it")
     ap.add_argument("--out", type=Path, default=None)
     a = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -106,7 +108,7 @@ def main() -> None:
         out["onnx_files"] = onnx_files(s)
         print(json.dumps(out["embedding"]), flush=True)
     with tempfile.TemporaryDirectory(prefix="drugrag-bench-") as tmp:
-        home = _fresh_home(s, Path(tmp), a.cold)
+        home = _fresh_home(s, a.keep or Path(tmp) / "home", a.cold)
         out["ingest"] = bench_ingest(s, home)
         print(json.dumps(out["ingest"]), flush=True)
         env = {**os.environ, "DRUGRAG_HOME": str(home), "DRUGRAG_EMBEDDING_MODEL": s.embedding_model_path}
