@@ -75,13 +75,23 @@ class EmbeddingCache:
 
 
 def native_bf16() -> bool:
-    """True when this CPU computes bf16 natively (AVX512_BF16 or AMX tiles), so bf16 autocast is faster than fp32."""
+    """True when this CPU computes bf16 natively (AVX512_BF16 or AMX tiles) AND torch/oneDNN may use it here.
+
+    The CPUID probes alone say yes even when ATEN_CPU_CAPABILITY / ONEDNN_MAX_CPU_ISA cap torch to AVX2, where
+    bf16 autocast is emulated (~3x slower than fp32, measured): so torch's dispatch capability must be AVX512 and a
+    oneDNN cap, if set, must allow bf16. `embedding_backend=auto` measures anyway; this only decides what to try."""
+    import os
+
     import torch
 
     try:
-        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+        cpuid = bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
     except AttributeError:  # an older torch without these probes: be safe, fp32 is never emulated
         return False
+    if not cpuid or torch.backends.cpu.get_cpu_capability() != "AVX512":
+        return False
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "").upper()
+    return not cap or cap == "ALL" or any(k in cap for k in ("BF16", "AMX", "AVX10"))
 
 
 def resolve_dtype(dtype: str, device: str = "cpu") -> str:

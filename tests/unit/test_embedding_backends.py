@@ -202,3 +202,15 @@ def test_ingest_with_and_without_overlap_ends_alike(tmp_path) -> None:
         assert rep["seconds"]["graph"] > 0 and rep["embedding"]["backend"] == "hash"
     assert reports[True] == reports[False]
     assert reports[True][2]["edges"].get("INTERACTS_WITH", 0) > 1_000  # DDInter was loaded in both
+
+
+def test_bf16_is_not_native_where_torch_is_capped_to_avx2() -> None:
+    import os
+    import subprocess
+    import sys
+
+    code = "from rag.retrieval.embedding import native_bf16, resolve_dtype; print(native_bf16(), resolve_dtype('auto'))"
+    env = {**os.environ, "ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[2]).stdout.split()
+    assert out == ["False", "float32"]  # the CPUID probe may say bf16, but torch would emulate it here
