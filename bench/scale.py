@@ -66,7 +66,13 @@ def build_store(kb: Settings, home: Path, n: int, real: tuple[list[dict[str, Any
     from rag.stores.edge import EdgeVectorStore
 
     payloads, dense, sparse, labels = real
-    shutil.copytree(kb.kuzu_path, home / "kuzu")
+    src = kb.kuzu_path
+    if src.is_dir():
+        shutil.copytree(src, home / "kuzu")
+    else:  # kuzu 0.11: one file (+ a .wal)
+        for f in (src, src.with_name(src.name + ".wal")):
+            if f.exists():
+                shutil.copy2(f, home / f.name)
     store = EdgeVectorStore(home / "qdrant-edge")
     store.ensure_collection(dense.shape[1])
     rng = np.random.default_rng(seed)
