@@ -100,7 +100,8 @@ def _sub_first(pattern: str, repl: str | Callable[[re.Match[str]], str], text: s
     return new if n and new != text else None
 
 
-def mutate(kind: str, fact: dict[str, Any], case: Case, rng: random.Random, other_drugs: list[str]) -> dict | None:
+def mutate(kind: str, fact: dict[str, Any], case: Case, rng: random.Random, other_drugs: list[str]
+           ) -> dict[str, Any] | None:
     text = fact["text"]
     f = dict(fact)
     if kind == "dose_number":
@@ -190,6 +191,7 @@ def run(svc: DrugService, questions: list[str], seed: int = 7, progress: bool = 
         for kind in MUTATIONS:
             for i, fact in enumerate(facts):
                 extra = None
+                mutated: dict[str, Any] | None
                 if kind == "wrong_label":
                     got = wrong_label(case, svc, fact)
                     if got is None:

@@ -66,6 +66,10 @@ def make_embedder(s: Settings) -> Embedder:
         batch_size=s.embedding_batch_size,
         device=s.embedding_device,
         cache_path=s.home / "cache" / "embeddings.sqlite",
+        backend=s.embedding_backend,
+        quantize=s.embedding_quantize,
+        home=s.home,
+        threads=s.embedding_threads,
     )
 
 

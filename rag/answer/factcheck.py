@@ -153,8 +153,8 @@ def frequency_seq(text: str) -> list[float]:
             k = 2 if m.group(1).lower() == "other" else int(m.group(1))
             found.append((m.start(), round(1 / (k * _PERIOD_DAYS[m.group(2).lower()]), 4)))
         elif m.group(4):
-            k, n = int(m.group(3) or 1), m.group(5)
-            times = ZH_NUM.get(n, int(n)) if n else 1
+            k, zh = int(m.group(3) or 1), m.group(5)
+            times = (ZH_NUM[zh] if zh in ZH_NUM else int(zh)) if zh else 1
             found.append((m.start(), round(times / (k * (7 if m.group(4) == "周" else 30)), 4)))
     seen: dict[int, float] = {}
     for pos, v in sorted(found):  # one value per position (the daily patterns overlap the per-period ones)

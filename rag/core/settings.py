@@ -79,8 +79,16 @@ class Settings(BaseSettings):
     embedding_query_prompt: str = "query: "
     embedding_passage_prompt: str = "passage: "
     embedding_max_seq_length: int = 96
+    embedding_backend: Literal["auto", "torch", "onnx"] = Field(
+        default="auto", description="auto: the fastest backend whose vectors match torch fp32 (mean cosine >= 0.99), "
+        "measured once per machine and cached in home/cache; torch (see embedding_dtype) or onnx (see "
+        "embedding_quantize) pin one")
     embedding_dtype: Literal["auto", "float32", "bfloat16"] = Field(
-        default="auto", description="auto: bfloat16 where the CPU has native bf16 (AVX512_BF16/AMX), else float32")
+        default="auto", description="torch backend: auto = bfloat16 where the CPU has native bf16 (AVX512_BF16/AMX), "
+        "else float32")
+    embedding_quantize: Literal["int8", "none"] = Field(
+        default="int8", description="onnx backend: int8 = dynamic per-channel int8 weights, none = fp32")
+    embedding_threads: int | None = Field(default=None, description="ONNX Runtime intra-op threads (None: all cores)")
     embedding_batch_size: int = 32
     embedding_device: str = "cpu"
     embedding_build_tool: str = Field(
@@ -90,6 +98,8 @@ class Settings(BaseSettings):
     # chunking / ingest
     chunk_chars: int = 1500
     upsert_batch_size: int = 256
+    ingest_overlap: bool = Field(default=True, description="load the model while reading sources and write the "
+                                 "graph sources while embedding (threads)")
 
     # retrieval
     top_k: int = 8

@@ -7,6 +7,12 @@ Idempotent and restartable:
 - Labels carry a content hash. A label is done when the vector store holds its chunks with that hash AND the graph
   holds its Label node with that hash (vector first, graph last). Anything else (new, changed version, half-written
   by an interrupted run) is deleted from the vector store and written again. Point ids are deterministic.
+
+Work is overlapped where it pays (`ingest_overlap`, measured in README): the embedding model loads (or, the first
+time on a machine, is calibrated) in a thread while the sources are read, and the graph sources (DDInter, the
+Chinese KG) are written in a thread while label chunks are embedded. The graph store serialises the two writers
+per transaction, and node upserts merge, so the end state is the same in either order. Identical chunk texts
+(the same section of the same drug from several manufacturers) are embedded once.
 """
 
 from __future__ import annotations
@@ -16,7 +22,8 @@ import logging
 import resource
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -33,7 +40,7 @@ from rag.core.settings import Settings
 from rag.ingest.chunking import chunk_section
 from rag.retrieval.embedding import Embedder
 from rag.retrieval.lexicon import label_words, write_lexicon
-from rag.retrieval.sparse import sparse_doc
+from rag.retrieval.sparse import SPARSE_VERSION, sparse_doc
 from rag.stores.base import ChunkPoint, VectorStore
 
 log = logging.getLogger(__name__)
@@ -55,6 +62,7 @@ class IngestReport:
     store_bytes: dict[str, int | None] = field(default_factory=dict)
     peak_rss_mb: float = 0.0
     embed_chunks_per_s: float | None = None
+    embedding: dict[str, Any] = field(default_factory=dict)  # backend, dedup counts, this machine's calibration
     finished_at: str = ""
     labels_by_language: dict[str, int] = field(default_factory=dict)
     sections_by_key: dict[str, int] = field(default_factory=dict)
@@ -158,6 +166,7 @@ def index_hash(label: Label, s: Settings) -> str:
             str(s.chunk_chars),
             Path(s.embedding_model_path).name,
             str(s.embedding_max_seq_length),
+            SPARSE_VERSION,
         ]
     )
     return hashlib.sha1(key.encode()).hexdigest()[:16]
@@ -243,28 +252,58 @@ def ingest_graph(graphs: Sequence[GraphRecords], gstore: GraphStore, report: Ing
         )
 
 
+def _background(pool: ThreadPoolExecutor | None, fn: Callable[[], Any]) -> Future[Any]:
+    """fn() in the pool, or at once in this thread when there is no pool (overlap off)."""
+    if pool is not None:
+        return pool.submit(fn)
+    fut: Future[Any] = Future()
+    try:
+        fut.set_result(fn())
+    except BaseException as e:  # noqa: BLE001 - re-raised by fut.result(), as a pool would
+        fut.set_exception(e)
+    return fut
+
+
 def run_ingest(
     s: Settings, vstore: VectorStore, gstore: GraphStore, embedder: Embedder, progress: bool = True
 ) -> IngestReport:
     report = IngestReport()
     t_all = time.perf_counter()
+    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ingest") if s.ingest_overlap else None
+    try:
+        return _run_ingest(s, vstore, gstore, embedder, progress, report, t_all, pool)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
+
+
+def _load_model(embedder: Embedder, report: IngestReport) -> int:
+    with _stage(report, "model_load"):
+        return embedder.dim  # loads the model (lazily, only now that something may need embedding)
+
+
+def _run_ingest(s: Settings, vstore: VectorStore, gstore: GraphStore, embedder: Embedder, progress: bool,
+                report: IngestReport, t_all: float, pool: ThreadPoolExecutor | None) -> IngestReport:
+    model_job = _background(pool, lambda: _load_model(embedder, report))
     with _stage(report, "load"):
         labels, graphs, skipped = load_sources(s)
     report.skipped = [k.as_dict() for k in skipped]
     for sk in skipped:
         log.warning("skipped %s record %s: %s", sk.file, sk.record, sk.reason)
 
-    with _stage(report, "graph"):
-        gstore.ensure_schema()
-        n0, e0, _ = _graph_total(gstore)
-        ingest_graph(graphs, gstore, report, progress)
+    gstore.ensure_schema()
+    n0, e0, _ = _graph_total(gstore)
+    gh = gstore.label_hashes()  # before the graph sources change the graph: Label nodes are not theirs
 
-    with _stage(report, "model_load"):
-        dim = embedder.dim  # loads the model (lazily, only now that something may need embedding)
+    def graph_stage() -> None:
+        with _stage(report, "graph"):
+            ingest_graph(graphs, gstore, report, progress)
+
+    graph_job = _background(pool, graph_stage)
+    dim = model_job.result()
     with _stage(report, "diff"):
         vstore.ensure_collection(dim)
         vh = vstore.label_hashes()
-        gh = gstore.label_hashes()
         todo = [lab for lab in labels if not (vh.get(lab.id) == gh.get(lab.id) == index_hash(lab, s))]
         report.unchanged_labels = len(labels) - len(todo)
         report.replaced_labels = sum(1 for lab in todo if lab.id in vh or lab.id in gh)
@@ -277,6 +316,7 @@ def run_ingest(
     )
 
     c0 = vstore.count()
+    stats: dict[str, int] = {}
     embed_s = 0.0
     n_embedded = 0
     bar = tqdm(total=len(todo), desc="labels", unit="label", disable=not progress)
@@ -291,6 +331,8 @@ def run_ingest(
             dense = embedder.embed_passages(texts)
             embed_s += time.perf_counter() - t
             n_embedded += len(texts)
+            for key, n in (getattr(embedder, "last_stats", None) or {}).items():
+                stats[key] = stats.get(key, 0) + n
         with _stage(report, "vector_write"):
             k: int = 0
             points: list[ChunkPoint] = []
@@ -321,6 +363,10 @@ def run_ingest(
     bar.close()
     if n_embedded and embed_s > 0:
         report.embed_chunks_per_s = round(n_embedded / embed_s, 1)
+    with _stage(report, "graph_wait"):
+        graph_job.result()  # the graph sources' thread (if any) is done before counting
+    report.embedding = {"backend": getattr(embedder, "backend", getattr(embedder, "name", "?")), **stats,
+                        "calibration": getattr(embedder, "calibration", None)}
 
     with _stage(report, "finalize"):
         report.labels = len(vstore.label_hashes())
@@ -346,7 +392,7 @@ def run_ingest(
             "graph": _dir_bytes(s.kuzu_path) if s.graph_backend == "kuzu" else None,
         }
     report.seconds["total"] = round(time.perf_counter() - t_all, 3)
-    report.peak_rss_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    report.peak_rss_mb = peak_rss_mb()
     report.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
     return report
 
@@ -355,6 +401,18 @@ def delete_label(label_id: str, vstore: VectorStore, gstore: GraphStore) -> dict
     chunks = vstore.delete_label(label_id)
     node = gstore.delete_label(label_id)
     return {"label_id": label_id, "deleted_chunks": chunks, "deleted_label_node": node}
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process: VmHWM (per process image; ru_maxrss survives exec on Linux, so a
+    child started by a big parent would report the parent's peak)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def _dir_bytes(p: Path) -> int | None:

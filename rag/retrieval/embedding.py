@@ -1,10 +1,12 @@
-"""Embedders behind one small protocol; sentence-transformers loaded lazily, with a content-hash cache.
+"""Embedders behind one small protocol; the model loaded lazily, passages deduplicated and cached by content hash.
 
 The default model is multilingual-e5-small (zh + en, 384-dim, prompts 'query: ' / 'passage: '), built offline by
 `drugrag setup` from ../shared/tools/build_multilingual_e5.py; any sentence-transformers id or local path works
-via DRUGRAG_EMBEDDING_MODEL. dtype "auto" (the default) uses bfloat16 autocast only where the CPU has native bf16
-(AVX512_BF16 or AMX: ~2.4x faster than fp32, cosine 0.99999 to the fp32 vectors on real label chunks) and fp32
-elsewhere: on an AVX2-only CPU bf16 is emulated and about 4x slower than fp32.
+via DRUGRAG_EMBEDDING_MODEL. It runs on one of four backends (rag.retrieval.runners): torch fp32 / bf16 autocast,
+ONNX Runtime fp32 / int8. `embedding_backend=auto` (the default) takes the fastest one whose vectors match torch
+fp32 (mean cosine >= 0.99), measured once per machine (rag.retrieval.calibration); `torch` (with
+`embedding_dtype`) or `onnx` (with `embedding_quantize`) pin one. dtype "auto" uses bf16 only where the CPU
+claims native bf16 (AVX512_BF16 or AMX); on an AVX2-only CPU bf16 is emulated and about 4x slower than fp32.
 
 `HashEmbedder` (DRUGRAG_EMBEDDING_MODEL=hash) is a deterministic smoke/test backend: feature-hashed keyword
 vectors, no model, no semantic quality. It lets the unit suite build a real knowledge base in seconds.
@@ -23,6 +25,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from rag.core.errors import ModelUnavailable
+from rag.retrieval.runners import Runner, make_runner
 from rag.retrieval.sparse import token_index, tokenize
 
 log = logging.getLogger(__name__)
@@ -72,13 +75,23 @@ class EmbeddingCache:
 
 
 def native_bf16() -> bool:
-    """True when this CPU computes bf16 natively (AVX512_BF16 or AMX tiles), so bf16 autocast is faster than fp32."""
+    """True when this CPU computes bf16 natively (AVX512_BF16 or AMX tiles) AND torch/oneDNN may use it here.
+
+    The CPUID probes alone say yes even when ATEN_CPU_CAPABILITY / ONEDNN_MAX_CPU_ISA cap torch to AVX2, where
+    bf16 autocast is emulated (~3x slower than fp32, measured): so torch's dispatch capability must be AVX512 and a
+    oneDNN cap, if set, must allow bf16. `embedding_backend=auto` measures anyway; this only decides what to try."""
+    import os
+
     import torch
 
     try:
-        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+        cpuid = bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
     except AttributeError:  # an older torch without these probes: be safe, fp32 is never emulated
         return False
+    if not cpuid or torch.backends.cpu.get_cpu_capability() != "AVX512":
+        return False
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "").upper()
+    return not cap or cap == "ALL" or any(k in cap for k in ("BF16", "AMX", "AVX10"))
 
 
 def resolve_dtype(dtype: str, device: str = "cpu") -> str:
@@ -123,82 +136,112 @@ class HashEmbedder:
 
 
 class SentenceTransformerEmbedder:
+    """A sentence-transformers model on the backend chosen by settings (see the module docstring)."""
+
     def __init__(
         self,
         model: str,
         query_prompt: str = "query: ",
         passage_prompt: str = "passage: ",
-        max_seq_length: int = 128,
+        max_seq_length: int = 96,
         dtype: str = "auto",
         batch_size: int = 32,
         device: str = "cpu",
         cache_path: Path | None = None,
+        backend: str = "auto",
+        quantize: str = "int8",
+        home: Path | None = None,
+        threads: int | None = None,
     ) -> None:
         self.name = model
         self.query_prompt = query_prompt
         self.passage_prompt = passage_prompt
         self.max_seq_length = max_seq_length
-        self.dtype = resolve_dtype(dtype, device)
+        self.dtype = dtype  # resolved (imports torch) only when the torch backend is pinned
         self.batch_size = batch_size
         self.device = device
-        self._model: Any = None
+        self.backend_setting = backend if device == "cpu" else "torch"
+        self.quantize = quantize
+        self.home = home or (cache_path.parent.parent if cache_path else Path(".drugrag"))
+        self.threads = threads
+        self.calibration: dict[str, Any] | None = None  # what `auto` measured (or found cached) on this machine
+        self.last_stats: dict[str, int] = {}  # texts / distinct / embedded by the model, of the last embed_passages
+        self._runner: Runner | None = None
         self._lock = threading.Lock()
         self._cache = EmbeddingCache(cache_path) if cache_path else None
 
-    # lazy load: importing sentence_transformers costs ~5 s, so only when a vector is first needed
-    def _load(self) -> Any:
-        if self._model is None:
-            with self._lock:
-                if self._model is None:
-                    if Path(self.name).is_absolute() and not Path(self.name).exists():
-                        raise ModelUnavailable(
-                            f"embedding model not found at {self.name}; run `drugrag setup` to build "
-                            "multilingual-e5-small, or set DRUGRAG_EMBEDDING_MODEL to a sentence-transformers id/path"
-                        )
-                    try:
-                        from sentence_transformers import SentenceTransformer
+    def _pinned_kind(self) -> str | None:
+        if self.backend_setting == "torch":
+            return "torch-bf16" if resolve_dtype(self.dtype, self.device) == "bfloat16" else "torch-fp32"
+        if self.backend_setting == "onnx":
+            return "onnx-int8" if self.quantize == "int8" else "onnx-fp32"
+        return None
 
-                        m = SentenceTransformer(self.name, device=self.device)
-                    except Exception as e:
-                        raise ModelUnavailable(f"cannot load embedding model {self.name!r}: {e}") from e
-                    m.max_seq_length = self.max_seq_length
-                    self._model = m
-                    log.info("loaded embedding model %s (dim %d, %s)", self.name, m.get_embedding_dimension(),
-                             self.dtype)
-        return self._model
+    # lazy load: importing sentence_transformers costs ~5 s, so only when a vector is first needed
+    def _load(self) -> Runner:
+        if self._runner is None:
+            with self._lock:
+                if self._runner is None:
+                    self._runner = self._make_runner()
+        return self._runner
+
+    def _make_runner(self) -> Runner:
+        from rag.retrieval import calibration as cal
+
+        kind = self._pinned_kind()
+        if kind is not None:
+            return make_runner(kind, self.name, self.max_seq_length, self.home, self.batch_size, self.device,
+                               self.threads)
+        info = cal.machine_info(self.name, self.max_seq_length, self.threads)
+        rec = cal.cached_choice(self.home, info)
+        if rec is not None:
+            try:
+                runner = make_runner(rec["choice"], self.name, self.max_seq_length, self.home, self.batch_size,
+                                     self.device, self.threads)
+                self.calibration = {**rec, "cached": True}
+                return runner
+            except ModelUnavailable as e:  # e.g. the ONNX files were deleted and cannot be rebuilt
+                log.warning("cached embedding backend %s unusable (%s): measuring again", rec["choice"], e)
+        log.info("measuring the embedding backends on this machine (once; cached in %s)", self.home / "cache")
+        choice, record, runner = cal.calibrate(self.name, self.max_seq_length, self.home, self.batch_size,
+                                               self.device, self.threads)
+        cal.store_choice(self.home, info, record)
+        self.calibration = {**record, "cached": False}
+        return runner
+
+    @property
+    def backend(self) -> str:
+        """The backend in use (loads the model): torch-fp32, torch-bf16, onnx-fp32 or onnx-int8."""
+        return self._load().kind
 
     @property
     def dim(self) -> int:
-        return int(self._load().get_embedding_dimension())
+        return int(self._load().dim)
 
     def _encode(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
-        import torch
-
-        m = self._load()
-        use_bf16 = self.dtype == "bfloat16" and self.device == "cpu"
-        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
-            v = m.encode(
-                list(texts), batch_size=self.batch_size, normalize_embeddings=True,
-                show_progress_bar=progress, convert_to_numpy=True,
-            )
-        return np.asarray(v, dtype=np.float32)
+        return self._load().encode(texts, progress)
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         return self._encode([self.query_prompt + t for t in texts])
 
     def embed_passages(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+        """Each distinct text is embedded once (content-hash dedup before the model), then looked up in the cache."""
         full = [self.passage_prompt + t for t in texts]
-        if self._cache is None:
-            return self._encode(full, progress)
-        tag = f"{self.name}|{self.max_seq_length}|"
+        if not full:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        tag = f"{self.name}|{self.max_seq_length}|{self.backend}|"
         keys = [hashlib.sha1((tag + t).encode()).hexdigest() for t in full]
-        found = self._cache.get_many(list(dict.fromkeys(keys)))
-        missing = list(dict.fromkeys(k for k in keys if k not in found))
+        first = dict.fromkeys(keys)  # distinct keys, in order
+        text_of = dict(zip(keys, full, strict=True))
+        found = self._cache.get_many(list(first)) if self._cache is not None else {}
+        missing = [k for k in first if k not in found]
         if missing:
-            idx = {k: i for i, k in enumerate(keys)}
-            vecs = self._encode([full[idx[k]] for k in missing], progress)
+            vecs = self._encode([text_of[k] for k in missing], progress)
             new = dict(zip(missing, vecs, strict=True))
-            self._cache.put_many(new)
+            if self._cache is not None:
+                self._cache.put_many(new)
             found.update(new)
-        log.info("embedded %d passages (%d from cache)", len(keys), len(keys) - len(missing))
-        return np.stack([found[k] for k in keys]) if keys else np.zeros((0, self.dim), dtype=np.float32)
+        self.last_stats = {"texts": len(keys), "distinct": len(first), "embedded": len(missing)}
+        log.info("embedded %d passages: %d distinct, %d from cache, %d by the model", len(keys), len(first),
+                 len(first) - len(missing), len(missing))
+        return np.stack([found[k] for k in keys])

@@ -1,15 +1,24 @@
-"""Keyword sparse vectors for hybrid retrieval (the `sparse` named vector of every chunk).
+"""Keyword sparse vectors for hybrid retrieval (the `sparse` named vector of every chunk), and a keyword tokenizer.
 
-`tokenize` is language-agnostic and dependency-free:
+`sparse_doc` / `sparse_query` are qdrant-edge's built-in BM25 (`qdrant_edge.Bm25`, Rust, in process) with the
+`multilingual` tokenizer: Chinese is segmented into words (孕妇/禁用, 哪些/禁忌; unknown names fall back to single
+characters), English is lowercased, Snowball-stemmed and stopword-filtered. Documents get BM25 term weights
+tf·(k+1)/(tf + k·(1−b+b·dl/avg_len)) (k 1.2, b 0.75, avg_len AVG_LEN); a query weighs each distinct term 1.0; the
+store multiplies by IDF (Qdrant's sparse modifier IDF), so the dot product is BM25. Both vector stores (qdrant-edge
+and Qdrant server) receive the same vectors, computed here: the server could compute them itself
+(`Document(model="Qdrant/bm25")`), but computing them in process keeps the two backends identical, needs no
+server-side inference, and works with qdrant-client's local mode in tests. Replacing the earlier hand-written
+encoder (the tokenizer below) was measured with `python -m bench.keywords` on every chunk of the sample: see
+README "Measured".
+
+`tokenize` (the earlier encoder's tokenizer, kept for the deterministic HashEmbedder and as the benchmark's
+baseline) is language-agnostic and dependency-free:
   * NFKC, then lowercase (full-width letters and digits become ASCII);
   * latin/other alphabetic scripts: words that start with a letter and may contain digits ("cyp3a4", "h2o"),
     a small English stopword list dropped, plural "-s"/"-ies" stripped (a light S-stemmer);
   * numbers as their own tokens, decimals kept whole ("5.1", "0.25"); "10mg" → "10", "mg";
   * CJK (Chinese, Japanese kana, Hangul) runs: every character (unigram) AND every adjacent pair (bigram),
     because Chinese has no spaces and a bigram approximates a word.
-
-`sparse_doc` gives BM25 document term weights (k1=1.2, b=0.75, avgdl=150 tokens); `sparse_query` weights each
-distinct query term 1.0. The store multiplies by IDF (Qdrant sparse modifier IDF), so the dot product is BM25.
 
 A token maps to an index by a stable 31-bit blake2b hash (`token_index`), identical across processes and
 machines; never Python's `hash()` (salted per process). Colliding tokens simply share a dimension.
@@ -20,13 +29,14 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
+from functools import lru_cache
 from hashlib import blake2b
+from typing import Any
 
 from rag.stores.base import SparseVec
 
-K1 = 1.2
-B = 0.75
-AVGDL = 150.0  # typical chunk length in tokens (latin words + CJK characters)
+AVG_LEN = 150.0  # typical chunk length in BM25 tokens (1,500-character chunks; Chinese inserts are shorter)
+SPARSE_VERSION = "bm25-multilingual-1"  # stored vectors depend on it: part of the ingest's index hash
 MAX_TOKEN_LEN = 64
 
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
@@ -105,23 +115,22 @@ def tokenize(text: str) -> list[str]:
     return [tok for tok, _ in _tokens(text)]
 
 
-def _counts(text: str) -> tuple[dict[int, int], int]:
-    counts: dict[int, int] = {}
-    length = 0
-    for tok, counted in _tokens(text):
-        idx = token_index(tok)
-        counts[idx] = counts.get(idx, 0) + 1
-        length += counted
-    return counts, length
+@lru_cache(maxsize=1)
+def _bm25() -> Any:
+    from qdrant_edge import Bm25, Bm25Config, TokenizerType
+
+    return Bm25(Bm25Config(k=1.2, b=0.75, avg_len=AVG_LEN, tokenizer=TokenizerType.Multilingual,
+                           language="english", max_token_len=MAX_TOKEN_LEN))
+
+
+def _vec(v: Any) -> SparseVec:
+    pairs = sorted(zip(v.indices, v.values, strict=True))
+    return SparseVec(indices=[int(i) for i, _ in pairs], values=[float(x) for _, x in pairs])
 
 
 def sparse_doc(text: str) -> SparseVec:
-    """BM25 document weights tf·(k1+1)/(tf + k1·(1−b+b·dl/avgdl)); indices sorted and unique."""
-    counts, dl = _counts(text)
-    norm = K1 * (1.0 - B + B * dl / AVGDL)
-    indices = sorted(counts)
-    values = [(tf := counts[i]) * (K1 + 1.0) / (tf + norm) for i in indices]
-    return SparseVec(indices=indices, values=values)
+    """BM25 document term weights of `text`; indices sorted and unique."""
+    return _vec(_bm25().embed_document(text))
 
 
 def sparse_docs(texts: Iterable[str]) -> list[SparseVec]:
@@ -130,5 +139,4 @@ def sparse_docs(texts: Iterable[str]) -> list[SparseVec]:
 
 def sparse_query(text: str) -> SparseVec:
     """Each distinct query term weighs 1.0 (IDF comes from the store)."""
-    indices = sorted({token_index(tok) for tok, _ in _tokens(text)})
-    return SparseVec(indices=indices, values=[1.0] * len(indices))
+    return _vec(_bm25().embed_query(text))

@@ -318,7 +318,7 @@ def test_ground_interaction_answers(labels):
     assert ans is not None, stats
     assert [i.severity for i in ans.interactions] == ["unknown"]  # asked-about pair included even uncited
     safe = _out(
-        {"type": "dosage", "text": "x", "citations": ["S5"], "quote": ""},
+        {"type": "dosage", "text": "Glimepiride and miconazole interact.", "citations": ["S5"], "quote": ""},
         answer="Yes, it is safe to take them together.",
     )
     ans, stats = ground(safe, ev, **GROUND)  # the prose is rebuilt from checked facts: the model's "safe" never ships
@@ -329,7 +329,8 @@ def test_ground_interaction_answers(labels):
     )
     assert ground(safe_fact, ev, **GROUND)[0] is None
     honest = _out(
-        {"type": "interaction", "text": "DDInter records an interaction.", "citations": ["S5"], "quote": ""},
+        {"type": "interaction", "text": "DDInter records an interaction between glimepiride and miconazole.",
+         "citations": ["S5"], "quote": ""},
         answer="No interaction is recorded for some pairs; that does not mean it is safe.",
     )
     assert ground(honest, ev, **GROUND)[0] is not None

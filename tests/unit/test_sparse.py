@@ -1,4 +1,4 @@
-"""Keyword sparse vectors: tokenizer (English, Chinese), stable indices, BM25 document weights."""
+"""Keyword sparse vectors (qdrant-edge BM25, multilingual) and the keyword tokenizer kept for the HashEmbedder."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.retrieval.sparse import AVGDL, K1, B, sparse_doc, sparse_query, token_index, tokenize
+from rag.retrieval.sparse import AVG_LEN, sparse_doc, sparse_query, token_index, tokenize
 
 
 def test_tokenize_english() -> None:
@@ -54,14 +54,45 @@ def test_sorted_unique_indices(text: str) -> None:
     assert set(sparse_doc(text).indices) == set(sparse_query(text).indices)
 
 
+def _weights(text: str) -> dict[int, float]:
+    v = sparse_doc(text)
+    return dict(zip(v.indices, v.values, strict=True))
+
+
 def test_bm25_document_weights() -> None:
-    vec = sparse_doc("aspirin aspirin ibuprofen")
-    w = dict(zip(vec.indices, vec.values, strict=True))
-    norm = K1 * (1 - B + B * 3 / AVGDL)
-    assert w[token_index("aspirin")] == pytest.approx(2 * (K1 + 1) / (2 + norm))
-    assert w[token_index("ibuprofen")] == pytest.approx((K1 + 1) / (1 + norm))
-    assert w[token_index("aspirin")] > w[token_index("ibuprofen")]
-    long_doc = sparse_doc("ibuprofen " + "tablet " * 300)
-    assert dict(zip(long_doc.indices, long_doc.values, strict=True))[token_index("ibuprofen")] < w[
-        token_index("ibuprofen")]  # longer documents weigh a term less
-    assert all(0 < v < K1 + 1 for v in long_doc.values)
+    k, b = 1.2, 0.75
+    w = _weights("aspirin aspirin ibuprofen")
+    [asp] = sparse_query("aspirin").indices
+    [ibu] = sparse_query("ibuprofen").indices
+    norm = k * (1 - b + b * 3 / AVG_LEN)
+    assert w[asp] == pytest.approx(2 * (k + 1) / (2 + norm), rel=1e-5)
+    assert w[ibu] == pytest.approx((k + 1) / (1 + norm), rel=1e-5)
+    long_doc = _weights("ibuprofen " + "tablet " * 300)
+    assert long_doc[ibu] < w[ibu]  # longer documents weigh a term less
+    assert all(0 < v < k + 1 for v in long_doc.values())
+
+
+def test_english_terms_stemmed_folded_and_stopwords_dropped() -> None:
+    assert sparse_query("tablets").indices == sparse_query("tablet").indices
+    assert sparse_query("ＷＡＲＦＡＲＩＮ").indices == sparse_query("warfarin").indices  # full-width, case
+    assert sparse_query("What is it for?").indices == []
+    assert set(sparse_query("CYP3A4").indices) <= set(sparse_doc("CYP3A4-mediated metabolism").indices)
+
+
+def test_chinese_words_match_inside_running_text() -> None:
+    doc = set(sparse_doc("【注意事项】 孕妇禁用。用于血虚气滞、下焦虚寒所致的月经不调、痛经。").indices)
+    for word in ("孕妇", "禁用", "痛经", "月经"):
+        q = sparse_query(word).indices
+        assert q and set(q) <= doc, word
+    assert not set(sparse_query("阿司匹林").indices) & doc  # a name the text lacks matches nothing
+    # a word of a question is segmented alike in the question and in the section text
+    q = set(sparse_query("艾附暖宫丸孕妇能用吗？").indices)
+    assert set(sparse_query("孕妇").indices) <= q & doc
+
+
+def test_bm25_indices_stable_across_processes() -> None:
+    code = "from rag.retrieval.sparse import sparse_query; print(sparse_query('warfarin 孕妇禁用').indices)"
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True,
+                         cwd=Path(__file__).resolve().parents[2]).stdout.strip()
+    assert out == str(sparse_query("warfarin 孕妇禁用").indices)

@@ -1,0 +1,88 @@
+"""The embedding backends on the real multilingual-e5-small: exact tokenisation, torch fast path = sentence-
+transformers, ONNX export and int8 quality against torch fp32 on real label chunks, calibration and its cache."""
+
+from __future__ import annotations
+
+import random
+import sys
+
+import numpy as np
+import pytest
+
+from rag.core.settings import Settings
+from rag.retrieval.runners import OnnxRunner, TorchRunner, make_runner
+from rag.retrieval.tokens import FastTokenizer
+
+
+@pytest.fixture(scope="module")
+def chunk_texts(data_dir, model_dir) -> list[str]:
+    """Real embed texts of every source (openFDA, SPL, 中文说明书), sampled with a seed."""
+    from rag.ingest.pipeline import label_points, load_sources
+
+    s = Settings(data_dir=data_dir, embedding_model=str(model_dir), ddinter_paths=[], cmedkg_path="",
+                 limit_labels=150)
+    labels, _, _ = load_sources(s)
+    texts = [t for lab in labels for t in label_points(lab, s)[1]]
+    return ["passage: " + t for t in random.Random(0).sample(texts, 300)]
+
+
+@pytest.fixture(scope="module")
+def fp32(model_dir) -> TorchRunner:
+    return TorchRunner(str(model_dir), 96, "float32")
+
+
+@pytest.fixture(scope="module")
+def onnx_home(tmp_path_factory):
+    return tmp_path_factory.mktemp("onnx-home")
+
+
+def test_fast_tokenizer_ids_equal_the_models_tokenizer(model_dir, fp32, chunk_texts) -> None:
+    fast = FastTokenizer.for_model(model_dir, 96)
+    assert fast is not None and fast.folded  # the e5 build's 4,800 Replace rules fold into one pass
+    texts = [*chunk_texts, "query: 萘普生有哪些禁忌？", "query: x"]
+    want = fp32.model.tokenizer(texts, truncation=True, max_length=96)["input_ids"]
+    assert fast.encode_ids(texts) == want
+
+
+def test_torch_fast_path_equals_sentence_transformers_encode(fp32, chunk_texts) -> None:
+    texts = chunk_texts[:64]
+    ref = fp32.model.encode(texts, batch_size=32, normalize_embeddings=True)
+    assert np.abs(fp32.encode(texts) - ref).max() < 1e-5
+
+
+def test_onnx_backends_match_torch_fp32_on_real_chunks(model_dir, fp32, chunk_texts, onnx_home) -> None:
+    ref = fp32.encode(chunk_texts)
+    for kind, floor in (("onnx-fp32", 0.99999), ("onnx-int8", 0.99)):
+        r = make_runner(kind, str(model_dir), 96, onnx_home)
+        assert isinstance(r, OnnxRunner) and r.kind == kind and r.dim == 384
+        cos = np.sum(r.encode(chunk_texts) * ref, axis=1)
+        assert cos.mean() >= floor and cos.min() >= floor - 0.02, (kind, cos.mean(), cos.min())
+        # the one-thread session agrees with the batch session; int8 activations are quantised per batch (ONNX
+        # Runtime's dynamic quantisation), so there a text's vector moves a little with its batch-mates
+        one, batch = r.encode(chunk_texts[:1])[0], r.encode(chunk_texts[:8])[0]
+        if kind == "onnx-fp32":
+            assert np.abs(one - batch).max() < 1e-4
+        else:
+            assert float(one @ batch) >= 0.99
+    assert (onnx_home / "models" / "onnx").is_dir()
+
+
+def test_auto_backend_is_measured_once_and_cached(model_dir, onnx_home) -> None:
+    from rag.components import make_embedder
+
+    s = Settings(home=onnx_home, embedding_model=str(model_dir))  # the ONNX files of the test above
+    e = make_embedder(s)
+    assert e.backend in ("torch-fp32", "torch-bf16", "onnx-fp32", "onnx-int8")
+    cal = e.calibration  # type: ignore[attr-defined]
+    assert cal["cached"] is False and cal["measured"][e.backend]["ok"]
+    assert all(v["cos_mean"] >= 0.99 for v in cal["measured"].values() if v["ok"])
+    again = make_embedder(s)
+    assert again.backend == e.backend and again.calibration["cached"] is True  # type: ignore[attr-defined]
+    if again.backend.startswith("onnx"):
+        code = ("import sys; from rag.components import make_embedder; from rag.core.settings import Settings; "
+                f"e = make_embedder(Settings(home={str(onnx_home)!r}, embedding_model={str(model_dir)!r})); "
+                "e.embed_queries(['warfarin']); print('torch' in sys.modules)")
+        import subprocess
+
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+        assert out.strip() == "False"  # a cached ONNX choice serves without importing torch
