@@ -18,12 +18,12 @@ NAPROXEN = "000155a8-709c-44e5-a75f-cd890f3a7caf"
 
 
 @pytest.fixture
-def make(hash_kb_copy):
+def make(hash_kb_home):
     made: list[DrugService] = []
 
     def build(*script):
         gen = FakeGenerator(*script)
-        svc = DrugService(make_settings(hash_kb_copy, embedding_model="hash"), generator=gen)
+        svc = DrugService(make_settings(hash_kb_home, embedding_model="hash"), generator=gen)
         made.append(svc)
         return svc, gen
 

@@ -47,13 +47,13 @@ def _reply(question, ev):
 
 
 @pytest.fixture
-def fake_service(hash_kb_copy):
+def fake_service(hash_kb_home):
     """make(*script) → (a service over the hash KB whose generator plays the script, that generator)."""
     made: list[DrugService] = []
 
     def make(*script):
         gen = FakeGenerator(*script)
-        svc = DrugService(make_settings(hash_kb_copy, embedding_model="hash"), generator=gen)
+        svc = DrugService(make_settings(hash_kb_home, embedding_model="hash"), generator=gen)
         made.append(svc)
         return svc, gen
 

@@ -24,7 +24,7 @@ from rag.core.errors import InvalidInput
 from rag.core.obs import setup_logging
 from rag.service import DrugService
 from tests.conftest import make_settings
-from tests.unit.test_edge_readers import truncate_vectors
+from tests.integration.test_edge_readers import truncate_vectors
 
 KEY = "test-key-0123456789abcdef"
 KEY2 = "second-key-abcdefghijklmnop"
