@@ -81,7 +81,7 @@ def test_batch_and_eval(home, tmp_path):
     assert res["label"]["recall_at_1"] == 1.0 and res["label"]["cited_section_hit"] == 1.0
     assert res["label"]["citation_span_valid"] == 1.0 and res["label"]["mrr"] == 1.0
     assert res["interaction"]["interaction_level_accuracy"] == 1.0 and res["interaction"]["n"] == 2
-    assert res["abstention"]["abstention_rate"] == 1.0
+    assert res["unknown"]["n"] == 1 and res["unknown"]["answered_as_other_drug"] == 0.0
     assert set(res["label"]["latency_ms"]) == {"p50", "p95"}
 
 

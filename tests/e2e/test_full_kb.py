@@ -62,4 +62,4 @@ def test_dev_sets_meet_the_targets(full, data_dir):
     assert lab["recall_at_5"] >= 0.95 and lab["cited_section_hit"] >= 0.90
     assert lab["citation_span_valid"] == 1.0 and inter["citation_span_valid"] == 1.0
     assert inter["interaction_level_accuracy"] >= 0.98
-    assert lab["abstention_rate"] <= 0.02
+    assert lab["answered"] >= 0.98  # at most 2% of answerable questions abstained
