@@ -192,10 +192,11 @@ def test_overload_is_503_with_retry_after_not_a_long_queue(hash_kb_home):
 
 def test_gate_bounds_the_queue_and_times_out():
     async def run() -> list[object]:
-        g = Gate(slots=1, queue=1, timeout=0.2)
+        g = Gate(slots=1, queue=1, timeout=1.0)  # long enough that a loaded CI machine does not time the waiter out
         assert await g.acquire()
         waiter = asyncio.ensure_future(g.acquire())
-        await asyncio.sleep(0.01)
+        while not g.waiting:  # until the waiter is queued
+            await asyncio.sleep(0.005)
         refused = await g.acquire()  # queue full: refused at once
         g.release(0.01)  # hands the slot to the waiter
         got = await waiter
