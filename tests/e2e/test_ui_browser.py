@@ -90,8 +90,10 @@ def reference_answer(api_url):
     return ans
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium():
+    # module scope: Playwright's sync API keeps an asyncio loop running in the main thread until it stops, and
+    # every later test that calls asyncio.run() (the API gate, the openai and mcp clients) would fail
     if not chromium_path():
         pytest.skip("Debian chromium is not installed (apt-get install -y chromium); never `playwright install`")
     with playwright_api.sync_playwright() as p:
