@@ -123,6 +123,9 @@ def _label_metrics(m: dict[str, list[float]], ans: Answer, exp: dict[str, Any]) 
         sec = exp["section"] if exp["section"] in CANONICAL_SECTIONS else openfda_section(exp["section"])
         hit = any(c.source == "label" and c.doc_id in gold and c.section == sec for c in ans.citations)
         m.setdefault("cited_section_hit", []).append(float(hit))
+        first = next((c for c in ans.citations if c.source == "label"), None)  # what a reader sees first
+        m.setdefault("first_section_hit", []).append(float(first is not None and first.doc_id in gold
+                                                           and first.section == sec))
     if exp.get("pattern"):
         rx = re.compile(exp["pattern"], re.I)
         hit = any(c.source == "label" and c.doc_id in gold and rx.search(c.quote) for c in ans.citations)

@@ -2,6 +2,9 @@
 passage's own score plus the route's soft prior over sections; and the passage of the chosen label about a patient
 population the question mentions (kidney or liver disease, pregnancy, …).
 
+Each search's scores are normalised to its own best (hybrid scores are rank fusions, comparable only within one
+search); a passage keeps its best normalised score, so the top passage of each preferred section scores 1.
+
 Why a soft prior and not a section filter: the router's best guess can be wrong for an unusual phrasing, and the
 sample's labels often lack the section a population question names (pregnancy lives in warnings or
 contraindications there). Searching all sections and letting a strong passage outrank a weakly preferred section
@@ -36,7 +39,10 @@ def rank_passages(v: VectorStore, qv: Callable[[], list[float]], question: str, 
     wanted = {lk.id for lk in links}
     sq = sparse_query(question)
     pool: dict[str, Hit] = {}
-    searches: list[list[str]] = [[], rt.sections[:2]] if rt.sections else [[]]
+    # every section, then each preferred section alone: the best passage of the section the question asks for then
+    # competes at full strength even when passages of a neighbouring section outrank it in the open search (cross-
+    # lingual questions: "萘普生有哪些禁忌？" matches warnings text about as well as the contraindications list)
+    searches: list[list[str]] = [[]] + [[s] for s in rt.sections[:2]]
     if rt.sections and not rt.soft:  # a route from exact cues alone: its sections first, the rest only if empty
         searches = [rt.sections, []]
     for sections in searches:
