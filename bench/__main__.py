@@ -22,7 +22,6 @@ import argparse
 import json
 import logging
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -39,12 +38,9 @@ log = logging.getLogger(__name__)
 def _fresh_home(s: Settings, home: Path, cold: bool) -> Path:
     if home.exists() and any(home.iterdir()):
         raise SystemExit(f"{home} is not empty: the benchmark ingests into a fresh home")
-    (home / "cache").mkdir(parents=True)
-    cal = s.home / "cache" / "embedding_backend.json"
-    if cal.exists() and not cold:
-        shutil.copy(cal, home / "cache" / cal.name)
-    (s.home / "models").mkdir(parents=True, exist_ok=True)
-    (home / "models").symlink_to((s.home / "models").resolve())  # the ONNX export, made once per model
+    home.mkdir(parents=True, exist_ok=True)
+    if cold:  # a machine cache of its own: the ingest measures the backends (and exports ONNX) as a new machine does
+        os.environ["DRUGRAG_MACHINE_CACHE"] = str(home / "machine-cache")
     return home
 
 

@@ -50,7 +50,7 @@ def bench_backends(s: Settings, texts: list[str], rounds: int = 2, give_up: floa
         if kind == "torch-bf16":
             runners[kind] = TorchRunner(model, window, "bfloat16", shared=base.model)
         else:
-            runners[kind] = make_runner(kind, model, window, s.home, s.embedding_batch_size)
+            runners[kind] = make_runner(kind, model, window, s.machine_cache, s.embedding_batch_size)
     old_dtype = resolve_dtype("auto")
 
     def before(xs: list[str]) -> np.ndarray:
@@ -87,6 +87,6 @@ def bench_backends(s: Settings, texts: list[str], rounds: int = 2, give_up: floa
 def onnx_files(s: Settings) -> dict[str, Any]:
     from rag.retrieval.onnx_export import FP32_NAME, INT8_NAME, onnx_dir
 
-    d = onnx_dir(Path(s.embedding_model_path), s.home)
+    d = onnx_dir(Path(s.embedding_model_path), s.machine_cache)
     size = {n: sum(f.stat().st_size for f in d.glob(n + "*")) for n in (FP32_NAME, INT8_NAME)}
     return {"dir": str(d), **{f"{k}_mb": round(v / 2**20, 1) for k, v in size.items()}}

@@ -121,12 +121,6 @@ def build_store(kb: Settings, home: Path, n: int, real: tuple[list[dict[str, Any
 
 def ask_in_process(kb: Settings, home: Path, questions: int, quality: bool) -> dict[str, Any]:
     env = {**os.environ, "DRUGRAG_HOME": str(home), "DRUGRAG_EMBEDDING_MODEL": kb.embedding_model_path}
-    cache = kb.home / "cache" / "embedding_backend.json"  # the KB's backend choice, so no recalibration
-    if cache.exists():
-        (home / "cache").mkdir(exist_ok=True)
-        shutil.copy(cache, home / "cache" / cache.name)
-    if not (home / "models").exists():
-        (home / "models").symlink_to((kb.home / "models").resolve())
     cmd = [sys.executable, "-m", "bench.ask", "--questions", str(questions)] + (["--quality"] if quality else [])
     p = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
     if p.returncode != 0:

@@ -68,7 +68,7 @@ def make_embedder(s: Settings) -> Embedder:
         cache_path=s.home / "cache" / "embeddings.sqlite",
         backend=s.embedding_backend,
         quantize=s.embedding_quantize,
-        home=s.home,
+        home=s.machine_cache,
         threads=s.embedding_threads,
     )
 

@@ -31,6 +31,12 @@ def _default_home() -> Path:
     return PROJECT_ROOT / ".drugrag"
 
 
+def _default_machine_cache() -> Path:
+    import os
+
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "drugrag"
+
+
 def _split_list(v: Any) -> Any:
     """Env values for list settings: a JSON list, or comma-separated (`a,b,c`); '' is the empty list."""
     if isinstance(v, str):
@@ -52,6 +58,9 @@ class Settings(BaseSettings):
     # where things live
     home: Path = Field(default_factory=_default_home, description="embedded stores, model cache, ingest reports")
     data_dir: Path = Field(default_factory=_default_data_dir, description="source data root")
+    machine_cache: Path = Field(default_factory=_default_machine_cache, description="per-machine facts shared by "
+                                "every home: the embedding-backend calibration (keyed by CPU, flags, versions) and "
+                                "the ONNX export of the model")
 
     # sources to ingest (paths relative to data_dir unless absolute); empty string disables one
     openfda_paths: list[str] = ["openfda"]

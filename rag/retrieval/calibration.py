@@ -1,4 +1,4 @@
-"""Choose the fastest correct embedding backend for this machine by measuring it, once, cached under DRUGRAG_HOME.
+"""Choose the fastest correct embedding backend for this machine by measuring it, once per machine.
 
 Which backend is fastest is not knowable from flags alone: `torch.cpu._is_avx512_bf16_supported()` reads CPUID and
 says yes even when torch/oneDNN are capped to AVX2 (ATEN_CPU_CAPABILITY / ONEDNN_MAX_CPU_ISA), where bf16 is
@@ -8,7 +8,9 @@ torch fp32 vectors: a candidate whose mean cosine to fp32 is under MIN_MEAN_COSI
 is rejected whatever its speed. The fastest accepted candidate wins.
 
 The result is cached per machine key (CPU model and ISA flags, torch's CPU capability, the capping environment
-variables, thread count, library versions, model and window) in `home/cache/embedding_backend.json`.
+variables, thread count, library versions, model and window) in `<machine cache>/cache/embedding_backend.json`;
+the machine cache (`DRUGRAG_MACHINE_CACHE`, default `~/.cache/drugrag`) is shared by every DRUGRAG_HOME, so a new
+knowledge base (each test session builds several) does not measure again.
 """
 
 from __future__ import annotations

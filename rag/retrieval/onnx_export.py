@@ -121,9 +121,13 @@ def ensure_onnx(model_dir: Path, home: Path, quantized: bool = True) -> Path:
             try:
                 _export(model_dir, tmp / FP32_NAME)
                 (tmp / "export.json").write_text(json.dumps({"model": str(model_dir), "version": EXPORT_VERSION}))
-                if d.exists():
-                    shutil.rmtree(d)
-                tmp.rename(d)  # atomic: a half-written export is never used
+                if d.exists() and not fp32.exists():
+                    shutil.rmtree(d, ignore_errors=True)
+                try:
+                    tmp.rename(d)  # atomic: a half-written export is never used
+                except OSError:  # another process (the cache is per machine) finished first
+                    if not fp32.exists():
+                        raise
             except ModelUnavailable:
                 raise
             except Exception as e:  # any exporter failure means: no ONNX path on this machine
@@ -131,11 +135,11 @@ def ensure_onnx(model_dir: Path, home: Path, quantized: bool = True) -> Path:
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
         if quantized and not int8.exists():
-            part = d / (INT8_NAME + ".part")
+            part = d / f"{INT8_NAME}.part{os.getpid()}"
             try:
                 _quantize(fp32, part)
             except Exception as e:  # as above, for the quantiser
                 part.unlink(missing_ok=True)
                 raise ModelUnavailable(f"cannot quantise {fp32}: {e}") from e
-            part.rename(int8)
+            os.replace(part, int8)
     return int8 if quantized else fp32

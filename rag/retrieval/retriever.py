@@ -118,7 +118,8 @@ class Retriever:
             vecs[question] = both[0].tolist()
             probs = self.classifier.probabilities(self.classifier.scores(both[1]))
             rx = self.requests.probability(both[1]) if self.requests is not None else None
-        rt = route(masked, n_drugs=len(groups), n_diseases=len(lr.diseases), probs=probs, rx=rx)
+        rt = route(masked, n_drugs=len(groups), n_diseases=len(lr.diseases), probs=probs, rx=rx,
+                   text=question)
         history_text = " ".join(t.content for t in history if t.role == "user")
         ev = Evidence(question=question, language=detect_language(question), intent=rt.intent, sections=rt.sections,
                       linked=[lk.entity() for lk in lr.links], history_text=history_text)

@@ -3,7 +3,8 @@ exact lexical cues, turned into a route (the intent, its sections in order) and 
 
 The cues below are kept where a phrase is exact ("boxed warning", "黑框", "side effect", "禁忌"): each adds a bonus to
 its intent's probability; it never decides alone when the classifier is there. Without a classifier (no embedder,
-e.g. some unit tests) the first matching cue decides, as before.
+e.g. some unit tests) the first matching cue decides, as before. One rule decides alone in both modes: an exact
+request that the assistant prescribe (`asks_to_prescribe`); other request wordings are the request classifier's.
 """
 
 from __future__ import annotations
@@ -13,12 +14,6 @@ from dataclasses import dataclass, field
 
 # intent → (cue regex, sections to search in order). Without a classifier, the first matching cue is the intent.
 _RULES: list[tuple[str, str, list[str]]] = [
-    (
-        "prescription",
-        r"(write|give|issue|make)( me)? (a |an )?(prescription|rx)|prescribe (me|for me)|开(个|一个|张|一张)?(处方|"
-        r"药方)|给我开",
-        [],
-    ),
     ("boxed_warning", r"boxed warning|black[- ]box|黑框", ["boxed_warning", "warnings"]),
     (
         "interaction",
@@ -76,10 +71,54 @@ _RULES: list[tuple[str, str, list[str]]] = [
     ),
 ]
 _COMPILED = [(name, re.compile(rx, re.I), secs) for name, rx, secs in _RULES]
+
+# Requests addressed to the assistant to prescribe: imperative or "can you …", a prescription word nearby; Chinese
+# 给我/帮我/你…开 (not 开了/开的/开车). A clause that names the prescriber (my doctor, 医生, 医院 …) reports a
+# prescription instead and is left to the classifier. The classifier still catches every other wording.
+_RX_WORD = r"(?:prescription|rx|script)s?\b"
+_RX_VERB = r"(?:write|give|issue|send|make|generate|draft|authori[sz]e|fax|renew)"
+_PLAN = r"(?:treatment|medication|medicine|drug|dosing|dose)\s+(?:plan|regimen|schedule)"
+_ZH_WHO = r"(?:我|俺|咱|我们|他|她|孩子|宝宝|我[妈爸儿女老][妈爸子儿婆公]?)"
+_ZH_TAIL = r"[^，。？！,.?!]{0,40}?(?:处方|药方|方子|药)"
+_RX_EXACT = [
+    re.compile(r"(?:^|[.!?,;:]\s*|\b(?:please|pls|just|now|so|and|then)\s+)" + _RX_VERB + r"\b[^.?!]{0,30}?\b"
+               r"(?:" + _RX_WORD + "|" + _PLAN + ")", re.I),
+    re.compile(r"\b(?:can|could|would|will|won'?t)\s+(?:you|u)\s+(?:please\s+|just\s+|kindly\s+)?" + _RX_VERB +
+               r"\b[^.?!]{0,30}?\b(?:" + _RX_WORD + "|" + _PLAN + ")", re.I),
+    re.compile(r"(?:^|[.!?,;:]\s*|\b(?:please|pls|just|now|so|and|then)\s+|\b(?:you|u)\s+(?:\w+\s+)?)"
+               r"prescribe\b", re.I),
+    re.compile(r"\bi\s+(?:need|want|would like)\s+you\s+to\s+(?:prescribe|write)\b", re.I),
+    re.compile(r"(?:给|帮|替)" + _ZH_WHO + r"(?:开|开具)(?!了|过|的|着|车|始|心|学|会|门|玩笑)"),
+    re.compile(r"(?:给|帮|替)" + _ZH_WHO + r"(?:写|出)(?:个|一个|张|一张|份)?(?:处方|药方|方子)"),
+    re.compile(r"(?:给|帮|替)" + _ZH_WHO + r"(?:定|制定|做|出|开|拟)(?:个|一个|份)?(?:用药|治疗|吃药)(?:方案|计划)"),
+    re.compile(r"(?:你|您)(?:能|能不能|可以|可不可以|帮|来|就|直接|给|帮我|给我|替我)*(?:开|开具)"
+               r"(?:个|一个|张|一张|点|些)?" + _ZH_TAIL),
+    re.compile(r"(?:请|麻烦)(?:你|您)?(?:给|帮|替)?[^，。？！,.?!\s]{0,3}?开(?:具|个|一个|张|一张|点)?" + _ZH_TAIL),
+]
+_PRESCRIBER = re.compile(r"\b(?:doctor|dr|physician|gp|nurse|dentist|vet|specialist|pharmacist|they|he|she|"
+                         r"clinic|hospital)\b|医生|大夫|医师|医院|门诊|诊所|药师|药店", re.I)
+_CLAUSE = re.compile(r"[.!?;,，。！？；\n]")
+# the assistant cast as the prescriber ("you're my doctor", "pretend to be a GP", "你就是我的医生"): still a request
+_ROLE_PLAY = re.compile(r"\b(?:you(?:'re|\s+are)|be|as|pretend|act|role-?play|imagine)\b[^.?!]{0,20}?\b(?:doctor|dr|"
+                        r"physician|gp)\b|(?:你|您)(?:就|现在)?(?:是|当|作为|扮演)[^，。？！]{0,4}?(?:医生|大夫|医师)|"
+                        r"(?:假装|扮演|当作|作为)[^，。？！]{0,4}?(?:医生|大夫|医师)", re.I)
+
+
+def asks_to_prescribe(text: str) -> bool:
+    """An exact request that the assistant prescribe ("write me a prescription for X", "给我开点X"), not a report of
+    a prescription ("my doctor prescribed X", "医生给我开了X")."""
+    for rx in _RX_EXACT:
+        for m in rx.finditer(text):
+            clause = _ROLE_PLAY.sub(" ", _CLAUSE.split(text[: m.start()])[-1] + text[m.start():m.end()])
+            if not _PRESCRIBER.search(clause):
+                return True
+    return False
 SECTIONS: dict[str, list[str]] = {name: secs for name, _, secs in _RULES}
 CLASS_TO_INTENT = {"interactions": "interaction"}  # prototype class names → route intents
 LEX_BONUS = 0.35  # added to an intent's probability when one of its exact cues is in the question
-RX_MIN = 0.7  # the request classifier's probability from which a question is refused as a prescription request
+# P(request) from which a question is refused: the logistic boundary. On 45 tuning questions written apart from the
+# eval sets, 20 of 25 requests and none of 20 reports of a prescription score over it (over 0.7: 16 of 25).
+RX_MIN = 0.5
 MIN_CONFIDENCE = 0.0  # below it the route is "general" (no preferred section); the prior still ranks passages
 RANK_WEIGHTS = (1.0, 0.6, 0.3)
 
@@ -109,9 +148,12 @@ def section_prior(probs: dict[str, float]) -> dict[str, float]:
 
 
 def route(question: str, n_drugs: int = 0, n_diseases: int = 0, probs: dict[str, float] | None = None,
-          rx: float | None = None) -> Route:
-    """`question` has its linked names masked; `probs` is the intent classifier's distribution and `rx` the
-    probability that the question asks for a prescription (None: exact cues only)."""
+          rx: float | None = None, text: str | None = None) -> Route:
+    """`question` has its linked names masked; `text` is the question as asked (punctuation kept) for the exact
+    request cues; `probs` is the intent classifier's distribution and `rx` the probability that the question asks for
+    a prescription (None: exact cues only)."""
+    if asks_to_prescribe(question if text is None else text):
+        return Route("prescription", [], {"prescription": 1.0}, {}, 1.0)
     found = cues(question)
     if probs is None:
         return _route_by_cues(question, found, n_drugs, n_diseases)
@@ -121,7 +163,7 @@ def route(question: str, n_drugs: int = 0, n_diseases: int = 0, probs: dict[str,
     for cls, p in probs.items():
         fused[CLASS_TO_INTENT.get(cls, cls)] = fused.get(CLASS_TO_INTENT.get(cls, cls), 0.0) + p
     for name in found:
-        if name in fused and name != "prescription":  # a prescription request is decided by meaning alone
+        if name in fused:
             fused[name] += LEX_BONUS
     if not n_diseases or n_drugs:
         fused.pop("disease_drugs", None)

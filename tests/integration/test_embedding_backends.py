@@ -70,7 +70,7 @@ def test_onnx_backends_match_torch_fp32_on_real_chunks(model_dir, fp32, chunk_te
 def test_auto_backend_is_measured_once_and_cached(model_dir, onnx_home) -> None:
     from rag.components import make_embedder
 
-    s = Settings(home=onnx_home, embedding_model=str(model_dir))  # the ONNX files of the test above
+    s = Settings(home=onnx_home, machine_cache=onnx_home, embedding_model=str(model_dir))  # ONNX files from above
     e = make_embedder(s)
     assert e.backend in ("torch-fp32", "torch-bf16", "onnx-fp32", "onnx-int8")
     cal = e.calibration  # type: ignore[attr-defined]
@@ -78,9 +78,14 @@ def test_auto_backend_is_measured_once_and_cached(model_dir, onnx_home) -> None:
     assert all(v["cos_mean"] >= 0.99 for v in cal["measured"].values() if v["ok"])
     again = make_embedder(s)
     assert again.backend == e.backend and again.calibration["cached"] is True  # type: ignore[attr-defined]
+    other = make_embedder(Settings(home=onnx_home / "another-kb", machine_cache=onnx_home,
+                                   embedding_model=str(model_dir)))
+    assert other.backend == e.backend and other.calibration["cached"] is True  # type: ignore[attr-defined]
+    assert not (onnx_home / "another-kb" / "cache" / "embedding_backend.json").exists()  # per machine, not per KB
     if again.backend.startswith("onnx"):
         code = ("import sys; from rag.components import make_embedder; from rag.core.settings import Settings; "
-                f"e = make_embedder(Settings(home={str(onnx_home)!r}, embedding_model={str(model_dir)!r})); "
+                f"e = make_embedder(Settings(home={str(onnx_home)!r}, machine_cache={str(onnx_home)!r}, "
+                f"embedding_model={str(model_dir)!r})); "
                 "e.embed_queries(['warfarin']); print('torch' in sys.modules)")
         import subprocess
 
