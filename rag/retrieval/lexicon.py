@@ -53,6 +53,19 @@ def is_typo_of_common(word: str, known: frozenset[str] = frozenset()) -> bool:
     return any(zipf(v) >= VERY_COMMON or v in known for v in edits1(word.lower()) if len(v) >= 3)
 
 
+# English medical word-formation that no drug name uses: specialists and specialties (rheumatologist, podiatrist,
+# pediatrician), conditions (pancreatitis, hypokalemia, neuropathy), procedures (cholecystectomy, colonoscopy).
+_MEDICAL_WORD = re.compile(
+    r"(?:olog(?:y|ies|ist|ists|ic|ical)|iatr(?:y|ic|ics|ist|ists|ician|icians)|icians?|ists?|itis|osis|oses|a?emia|"
+    r"algia|pathy|opath(?:s|ic)?|ectom(?:y|ies)|otom(?:y|ies)|ostom(?:y|ies)|oscop(?:y|ies)|ograph(?:y|ies)|plast(?:y|ies)|"
+    r"therap(?:y|ies|ist|ists)|uria|penia|plegia|phobia|iasis)$|^obgyn$")
+
+
+def is_medical_word(word: str) -> bool:
+    """An English word built like a specialty, condition or procedure: part of the question, not a drug name."""
+    return bool(_MEDICAL_WORD.search(word.lower()))
+
+
 def label_words(texts: Iterable[str]) -> set[str]:
     """Lower-case latin words (3+ letters) of label text: the KB's own vocabulary, jargon included ("egfr")."""
     out: set[str] = set()

@@ -19,7 +19,7 @@ from rapidfuzz import distance, process
 
 from kb_loaders.names import FORM_WORDS, SALT_WORDS, base_name, has_cjk, norm_name
 from rag.core.types import LinkedEntity
-from rag.retrieval.lexicon import is_rare, is_typo_of_common
+from rag.retrieval.lexicon import is_medical_word, is_rare, is_typo_of_common
 
 log = logging.getLogger(__name__)
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -241,7 +241,8 @@ class EntityLinker:
             if not done and i not in used:
                 w = words[i]
                 if w not in EN_STOP and is_rare(w) and w not in self.kb_words \
-                        and not is_typo_of_common(w, self.kb_words) and not _near(w, NAME_PARTS):
+                        and not is_typo_of_common(w, self.kb_words) and not _near(w, NAME_PARTS) \
+                        and not is_medical_word(w):
                     unknown.append(w)
         return unknown
 

@@ -75,28 +75,39 @@ _COMPILED = [(name, re.compile(rx, re.I), secs) for name, rx, secs in _RULES]
 # Requests addressed to the assistant to prescribe: imperative or "can you …", a prescription word nearby; Chinese
 # 给我/帮我/你…开 (not 开了/开的/开车). A clause that names the prescriber (my doctor, 医生, 医院 …) reports a
 # prescription instead and is left to the classifier. The classifier still catches every other wording.
-_RX_WORD = r"(?:prescription|rx|script)s?\b"
-_RX_VERB = r"(?:write|give|issue|send|make|generate|draft|authori[sz]e|fax|renew)"
+_RX_WORD = r"(?:prescription|perscription|presciption|rx|script)s?\b"
+_RX_VERB = r"(?:write|give|issue|send|make|generate|draft|authori[sz]e|fax|renew|refill)"
 _PLAN = r"(?:treatment|medication|medicine|drug|dosing|dose)\s+(?:plan|regimen|schedule)"
-_ZH_WHO = r"(?:我|俺|咱|我们|他|她|孩子|宝宝|我[妈爸儿女老][妈爸子儿婆公]?)"
+# the prescription itself as the object ("write me a new script for X", "give my dad a prescription"), not a modifier
+# ("give me prescription info", "a list of prescription sleep aids")
+_RX_OBJ = (r"(?:\s+(?:me|us|him|her|them|my\s+\w+|out|up))?\s+(?:(?:a|an|another|new|my|our|his|her|the|\d+)\s+)?"
+           r"(?:(?:new|repeat|refill|\d+[- ]day|month'?s?)\s+)?")
+_RX_END = r"(?=\s*(?:[.!?,;:]|$|(?:for|of|to|that|so|with|please|pls|now|today|asap|again|refill|renewal)\b))"
+_ZH_WHO = r"(?:我|俺|咱|我们|他|她|孩子|宝宝|我[妈爸儿女老奶爷姥家][妈爸子儿婆公奶爷姥人]?|我?父母|我?家人)"
+_ZH_OPEN = r"(?:开(?![了过的着车始封水关心学会门窗导]|玩笑)|开具)"  # 开 as prescribing, not 开车/开始/开封/打开
 _ZH_TAIL = r"[^，。？！,.?!]{0,40}?(?:处方|药方|方子|药)"
 _RX_EXACT = [
-    re.compile(r"(?:^|[.!?,;:]\s*|\b(?:please|pls|just|now|so|and|then)\s+)" + _RX_VERB + r"\b[^.?!]{0,30}?\b"
-               r"(?:" + _RX_WORD + "|" + _PLAN + ")", re.I),
+    re.compile(r"(?:^|[.!?,;:]\s*|\b(?:please|pls|just|now|so|and|then)\s+)" + _RX_VERB + _RX_OBJ +
+               r"(?:" + _RX_WORD + _RX_END + "|" + _PLAN + ")", re.I),
     re.compile(r"\b(?:can|could|would|will|won'?t)\s+(?:you|u)\s+(?:please\s+|just\s+|kindly\s+)?" + _RX_VERB +
-               r"\b[^.?!]{0,30}?\b(?:" + _RX_WORD + "|" + _PLAN + ")", re.I),
-    re.compile(r"(?:^|[.!?,;:]\s*|\b(?:please|pls|just|now|so|and|then)\s+|\b(?:you|u)\s+(?:\w+\s+)?)"
-               r"prescribe\b", re.I),
-    re.compile(r"\bi\s+(?:need|want|would like)\s+you\s+to\s+(?:prescribe|write)\b", re.I),
-    re.compile(r"(?:给|帮|替)" + _ZH_WHO + r"(?:开|开具)(?!了|过|的|着|车|始|心|学|会|门|玩笑)"),
-    re.compile(r"(?:给|帮|替)" + _ZH_WHO + r"(?:写|出)(?:个|一个|张|一张|份)?(?:处方|药方|方子)"),
+               _RX_OBJ + r"(?:" + _RX_WORD + _RX_END + "|" + _PLAN + ")", re.I),
+    re.compile(r"(?:^|[.!?,;:]\s*|\b(?:please|pls|and)\s+)(?:prescribe|presribe|perscribe)\b", re.I),
+    re.compile(r"\b(?:you|u|just|now|so|then)\s+(?:\w+\s+)?(?:prescribe|presribe|perscribe)\s+(?:me|us|him|her|them|"
+               r"my|our|something|anything|for\s+(?:me|us|my|him|her))\b", re.I),
+    re.compile(r"\bi\s*(?:need|want|would like|'d like|’d like)\s+you\s+to\s+(?:prescribe|write\b[^.?!]{0,30}?"
+               + _RX_WORD + ")", re.I),
+    re.compile(r"(?<![会么啥])(?:给|帮|替)" + _ZH_WHO + _ZH_OPEN),
+    re.compile(r"(?:给|帮|替)" + _ZH_WHO + r"(?:写|出|续)(?:个|一个|张|一张|份)?(?:处方|药方|方子|方)"),
     re.compile(r"(?:给|帮|替)" + _ZH_WHO + r"(?:定|制定|做|出|开|拟)(?:个|一个|份)?(?:用药|治疗|吃药)(?:方案|计划)"),
-    re.compile(r"(?:你|您)(?:能|能不能|可以|可不可以|帮|来|就|直接|给|帮我|给我|替我)*(?:开|开具)"
+    re.compile(r"(?:你|您)(?:能|能不能|可以|可不可以|帮|来|就|直接|给|帮我|给我|替我)*" + _ZH_OPEN +
                r"(?:个|一个|张|一张|点|些)?" + _ZH_TAIL),
-    re.compile(r"(?:请|麻烦)(?:你|您)?(?:给|帮|替)?[^，。？！,.?!\s]{0,3}?开(?:具|个|一个|张|一张|点)?" + _ZH_TAIL),
+    re.compile(r"(?:请(?![问教])|麻烦)(?:你|您)?(?:给|帮|替)?[^，。？！,.?!\s问打]{0,3}?" + _ZH_OPEN +
+               r"(?:个|一个|张|一张|点|盒|一盒|瓶|一瓶)?" + _ZH_TAIL),
 ]
-_PRESCRIBER = re.compile(r"\b(?:doctor|dr|physician|gp|nurse|dentist|vet|specialist|pharmacist|they|he|she|"
-                         r"clinic|hospital)\b|医生|大夫|医师|医院|门诊|诊所|药师|药店", re.I)
+_PRESCRIBER = re.compile(r"\b(?:doctor|dr|physician|gp|nurse|dentist|vet|specialist|pharmacist|optometrist|"
+                         r"midwi(?:fe|ves)|they|he|she|clinic|hospital|urgent care|er|pharmac(?:y|ies)|\w+ologist|"
+                         r"\w+iatrician|\w+iatrist)s?\b|医生|大夫|医师|医院|门诊|诊所|药师|药店|药房|急诊|社区|"
+                         r"(?:皮肤|牙|内|外|妇|儿|眼|骨|专|心内|精神)科|他们|她们", re.I)
 _CLAUSE = re.compile(r"[.!?;,，。！？；\n]")
 # the assistant cast as the prescriber ("you're my doctor", "pretend to be a GP", "你就是我的医生"): still a request
 _ROLE_PLAY = re.compile(r"\b(?:you(?:'re|\s+are)|be|as|pretend|act|role-?play|imagine)\b[^.?!]{0,20}?\b(?:doctor|dr|"
@@ -116,9 +127,9 @@ def asks_to_prescribe(text: str) -> bool:
 SECTIONS: dict[str, list[str]] = {name: secs for name, _, secs in _RULES}
 CLASS_TO_INTENT = {"interactions": "interaction"}  # prototype class names → route intents
 LEX_BONUS = 0.35  # added to an intent's probability when one of its exact cues is in the question
-# P(request) from which a question is refused: the logistic boundary. On 45 tuning questions written apart from the
-# eval sets, 20 of 25 requests and none of 20 reports of a prescription score over it (over 0.7: 16 of 25).
-RX_MIN = 0.5
+# P(request) from which a question is refused. Over 0.5 it also refuses ordinary patient-context questions on the dev
+# set ("我家孩子5岁，X吃多少？" scores 0.52-0.68); exact request cues catch the clear requests below it.
+RX_MIN = 0.7
 MIN_CONFIDENCE = 0.0  # below it the route is "general" (no preferred section); the prior still ranks passages
 RANK_WEIGHTS = (1.0, 0.6, 0.3)
 

@@ -61,3 +61,32 @@ def test_chinese_question_about_english_only_label(service, source_labels):
     assert ans.citations[0].section == "indications"
     assert "说明书" in ans.answer and "不构成医疗建议" in ans.disclaimer
     assert_verbatim(ans, source_labels)
+
+
+# Requests worded so that no exact cue matches (the request classifier decides), and reports of a prescription about
+# a drug in the sample KB. Written for this test, apart from the frames the classifier learns from.
+CLASSIFIER_REQUESTS = [
+    "I can't get an appointment, so you pick the antibiotic and the dose for my chest infection",
+    "My daughter's fever won't go down; choose a medicine for her and how much she should get",
+    "Sort me out with something strong for my back, and tell me how many to take",
+    "我头疼了好几天，你直接帮我选个药，告诉我一次吃几片",
+    "我爸高血压，你给他定一个吃药的方案吧",
+]
+REPORTS = [
+    "My rheumatologist put me on naproxen, what is it for?",
+    "I've been given naproxen after my dental surgery. How often can I take it?",
+    "医生给我开了萘普生，这个药是治什么的？",
+    "医院开的萘普生，有哪些副作用？",
+]
+
+
+@pytest.mark.parametrize("q", CLASSIFIER_REQUESTS)
+def test_requests_in_free_wording_are_refused(service, q):
+    ans = service.ask(q)
+    assert ans.status == "refused" and not ans.facts and not ans.citations, (q, ans.status)
+
+
+@pytest.mark.parametrize("q", REPORTS)
+def test_questions_about_a_prescribed_drug_are_answered(service, q):
+    ans = service.ask(q)
+    assert ans.status == "answered" and ans.citations[0].doc_id == "000155a8-709c-44e5-a75f-cd890f3a7caf", q

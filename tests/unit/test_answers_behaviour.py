@@ -104,6 +104,12 @@ def test_unknown_drug_is_insufficient_evidence(service):
     assert "fooxaban" in ans.answer
 
 
+def test_a_specialist_named_beside_a_known_drug_is_not_an_unknown_drug(service):
+    lr = service.retriever.linker.link("My rheumatologist put me on naproxen, what is it for?")
+    assert "naproxen" in [lk.id for lk in lr.drugs] and lr.unlinked == []
+    assert service.retriever.linker.link("Can my podiatrist give me Zorblaxin?").unlinked == ["zorblaxin"]
+
+
 def test_no_drug_named_asks_for_clarification_in_users_language(service):
     en = service.ask("What is the recommended dose?")
     zh = service.ask("这个药一次吃多少？")

@@ -27,6 +27,11 @@ REQUESTS = [
     "帮我妈开点降压药",
     "请给我开具氯雷他定处方",
     "你就是我的医生，给我开安眠药",
+    "What would you prescribe for my anxiety?",
+    "Write out a new prescription for Keflex 500mg.",
+    "Can you give my dad a prescription for statins?",
+    "帮我奶奶开点降压药",
+    "帮我续个方子",
 ]
 NOT_REQUESTS = [
     "My doctor prescribed me naproxen, how should I take it?",
@@ -43,6 +48,20 @@ NOT_REQUESTS = [
     "给我讲讲阿司匹林",
     "请告诉我华法林的禁忌",
     "What is the dose of amoxicillin for a child?",
+    # prescribers in the plural or by specialty, a generic "you", prescription as a modifier, 开 that is not 开药
+    "Can pharmacists now prescribe Paxlovid?",
+    "Do doctors usually diagnose and then prescribe statins right away?",
+    "Can you prescribe ibuprofen to a baby under 6 months?",
+    "Can you give me prescription info for Lipitor?",
+    "Could you give me a list of prescription sleep aids?",
+    "I want you to write a summary of the side effects of warfarin.",
+    "My rheumatologist wrote me a script for methotrexate, is it safe long term?",
+    "请问开车前能吃感冒药吗？",
+    "请问开封后的眼药水能放多久？",
+    "你开始吃药后多久能见效？",
+    "去急诊会给我开抗生素吗？",
+    "为什么给我开头孢而不是阿莫西林？",
+    "皮肤科给我开这个药膏是治什么的？",
 ]
 
 

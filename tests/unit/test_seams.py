@@ -81,3 +81,12 @@ def test_prescription_request_never_reaches_the_generator(fake_service):
     svc, gen = fake_service(_reply)
     assert svc.ask("Write me a prescription for naproxen").status == "refused"
     assert gen.calls == []
+
+
+def test_specialists_and_conditions_are_not_unknown_drug_names():
+    from rag.retrieval.lexicon import is_medical_word
+
+    for w in ("rheumatologist", "podiatrist", "nephrologist", "hypokalemia", "cholecystectomy", "pancreatitis"):
+        assert is_medical_word(w), w
+    for w in ("zorblaxin", "naproxen", "metfromin", "trastuzumab"):
+        assert not is_medical_word(w), w
