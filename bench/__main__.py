@@ -78,7 +78,8 @@ def bench_llama(s: Settings, home: Path, n: int, questions: list[str], total_chu
     hf = hf_embedder(s)
     out: dict[str, Any] = {"ingest": ingest_rate(s, every[:n] if n else every, hf)}
     out["projected_full_ingest_s"] = round(total_chunks / out["ingest"]["chunks_per_s"], 1)
-    ours = make_embedder(s.model_copy(update={"home": home}))  # the ingest's vectors, from its cache
+    # the ingest's vectors, from its embedding cache (same model path, so the machine's backend choice applies)
+    ours = make_embedder(s.model_copy(update={"home": home, "embedding_model": s.embedding_model_path}))
     out["query"] = query_latency(every, ours.embed_passages(every), questions, hf)
     return out
 
