@@ -20,7 +20,7 @@ import numpy as np
 
 from bench.machine import cpu_line
 from rag.core.settings import Settings, get_settings
-from rag.ingest.pipeline import peak_rss_mb
+from rag.ingest.report import peak_rss_mb
 
 
 def rss_mb() -> float:

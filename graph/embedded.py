@@ -307,15 +307,6 @@ class KuzuGraphStore:
             rows = self._c.rows(C.kuzu_get_node(t), {"id": node_id})
         return R.make_node(t, rows[0]["id"], rows[0]["name"], R.loads(rows[0]["props"])) if rows else None
 
-    @staticmethod
-    def _edge(edge_type: str, r: dict[str, Any]) -> GEdge:
-        props = R.loads(r["props"])
-        if r.get("source") is not None:
-            props["source"] = r["source"]
-        if r.get("level") is not None:
-            props["level"] = r["level"]
-        return R.make_edge(edge_type, r["src"], r["src_name"], r["dst"], r["dst_name"], r["eid"], props)
-
     def get_edge(self, edge_id: str) -> GEdge | None:
         parsed = R.parse_edge_id(edge_id)
         if parsed is None:
@@ -323,7 +314,7 @@ class KuzuGraphStore:
         t, src, dst = parsed
         with self._c.lock:
             rows = self._c.rows(C.kuzu_get_edge(t), {"src": src, "dst": dst, "eid": edge_id})
-        return self._edge(t, rows[0]) if rows else None
+        return R.edge_from_row(t, rows[0]) if rows else None
 
     def interactions_between(self, drug_ids: Sequence[str]) -> list[GEdge]:
         ids = sorted({i for i in drug_ids if i})
@@ -331,7 +322,7 @@ class KuzuGraphStore:
             return []
         with self._c.lock:
             rows = self._c.rows(C.KUZU_INTERACTIONS_BETWEEN, {"ids": ids})
-        return [self._edge("INTERACTS_WITH", r) for r in rows]
+        return [R.edge_from_row("INTERACTS_WITH", r) for r in rows]
 
     def interactions_of(self, drug_id: str, limit: int = 50) -> list[GEdge]:
         if limit <= 0:
@@ -341,7 +332,7 @@ class KuzuGraphStore:
             inc = self._c.rows(C.KUZU_INTERACTIONS_IN, {"id": drug_id, "limit": int(limit)})
         rows = sorted([(r["sev"], r["dst_name"] or "", r["eid"], r) for r in out]
                       + [(r["sev"], r["src_name"] or "", r["eid"], r) for r in inc], key=lambda x: x[:3])
-        return [self._edge("INTERACTS_WITH", x[3]) for x in rows[:limit]]
+        return [R.edge_from_row("INTERACTS_WITH", x[3]) for x in rows[:limit]]
 
     def _expand(self, frontier: dict[str, list[str]], edge_types: Sequence[str], cap: int
                 ) -> tuple[list[GEdge], bool]:
@@ -356,7 +347,7 @@ class KuzuGraphStore:
             else:
                 rows = self._c.rows(C.kuzu_expand(t, outgoing), {"ids": ids, "limit": lim})
             for r in rows:
-                got.setdefault(r["eid"], self._edge(t, r))
+                got.setdefault(r["eid"], R.edge_from_row(t, r))
             if len(got) >= cap:
                 return list(got.values())[:cap], True
         return list(got.values()), False

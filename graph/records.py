@@ -210,3 +210,13 @@ def plan_labels(items: Sequence[tuple[str, dict[str, Any], Sequence[Node]]]) -> 
             edges[Edge("HAS_LABEL", "Drug", d.id, "Label", label_id).id] = (d.id, source)
         plan[label_id] = (dict(props), ds, edges)
     return plan
+
+
+def edge_from_row(edge_type: str, r: dict[str, Any]) -> GEdge:
+    """A GEdge from a query row (src, src_name, dst, dst_name, eid, props, and the source/level columns)."""
+    props = loads(r["props"])
+    if r.get("source") is not None:
+        props["source"] = r["source"]
+    if r.get("level") is not None:
+        props["level"] = r["level"]
+    return make_edge(edge_type, r["src"], r["src_name"], r["dst"], r["dst_name"], r["eid"], props)

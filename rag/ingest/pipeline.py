@@ -19,13 +19,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import resource
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,6 +35,7 @@ from kb_loaders.names import NAMES_VERSION, base_name, norm_name
 from kb_loaders.sections import SECTION_TITLES
 from rag.core.settings import Settings
 from rag.ingest.chunking import chunk_section
+from rag.ingest.report import IngestReport, dir_bytes, peak_rss_mb, stage
 from rag.retrieval.embedding import Embedder
 from rag.retrieval.lexicon import label_words, write_lexicon
 from rag.retrieval.sparse import SPARSE_VERSION, sparse_doc
@@ -45,40 +43,6 @@ from rag.stores.base import ChunkPoint, VectorStore
 
 log = logging.getLogger(__name__)
 POINT_NS = uuid.UUID("6f1c3a52-8d0e-4c1b-9a57-2f4e8f0b7d11")
-
-
-@dataclass
-class IngestReport:
-    labels: int = 0
-    chunks: int = 0
-    nodes: int = 0
-    edges: int = 0
-    added: dict[str, int] = field(default_factory=lambda: {"labels": 0, "chunks": 0, "nodes": 0, "edges": 0})
-    unchanged_labels: int = 0
-    replaced_labels: int = 0
-    skipped: list[dict[str, str]] = field(default_factory=list)
-    seconds: dict[str, float] = field(default_factory=dict)
-    sources: dict[str, Any] = field(default_factory=dict)
-    store_bytes: dict[str, int | None] = field(default_factory=dict)
-    peak_rss_mb: float = 0.0
-    embed_chunks_per_s: float | None = None
-    embedding: dict[str, Any] = field(default_factory=dict)  # backend, dedup counts, this machine's calibration
-    finished_at: str = ""
-    labels_by_language: dict[str, int] = field(default_factory=dict)
-    sections_by_key: dict[str, int] = field(default_factory=dict)
-    graph_counts: dict[str, dict[str, int]] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@contextmanager
-def _stage(report: IngestReport, name: str) -> Iterator[None]:
-    t = time.perf_counter()
-    try:
-        yield
-    finally:
-        report.seconds[name] = round(report.seconds.get(name, 0.0) + time.perf_counter() - t, 3)
 
 
 def load_sources(s: Settings) -> tuple[list[Label], list[GraphRecords], list[SkippedRecord]]:
@@ -278,14 +242,14 @@ def run_ingest(
 
 
 def _load_model(embedder: Embedder, report: IngestReport) -> int:
-    with _stage(report, "model_load"):
+    with stage(report, "model_load"):
         return embedder.dim  # loads the model (lazily, only now that something may need embedding)
 
 
 def _run_ingest(s: Settings, vstore: VectorStore, gstore: GraphStore, embedder: Embedder, progress: bool,
                 report: IngestReport, t_all: float, pool: ThreadPoolExecutor | None) -> IngestReport:
     model_job = _background(pool, lambda: _load_model(embedder, report))
-    with _stage(report, "load"):
+    with stage(report, "load"):
         labels, graphs, skipped = load_sources(s)
     report.skipped = [k.as_dict() for k in skipped]
     for sk in skipped:
@@ -296,12 +260,12 @@ def _run_ingest(s: Settings, vstore: VectorStore, gstore: GraphStore, embedder: 
     gh = gstore.label_hashes()  # before the graph sources change the graph: Label nodes are not theirs
 
     def graph_stage() -> None:
-        with _stage(report, "graph"):
+        with stage(report, "graph"):
             ingest_graph(graphs, gstore, report, progress)
 
     graph_job = _background(pool, graph_stage)
     dim = model_job.result()
-    with _stage(report, "diff"):
+    with stage(report, "diff"):
         vstore.ensure_collection(dim)
         vh = vstore.label_hashes()
         todo = [lab for lab in labels if not (vh.get(lab.id) == gh.get(lab.id) == index_hash(lab, s))]
@@ -323,17 +287,17 @@ def _run_ingest(s: Settings, vstore: VectorStore, gstore: GraphStore, embedder: 
     batch_n = 64
     for i in range(0, len(todo), batch_n):
         batch = todo[i : i + batch_n]
-        with _stage(report, "chunk"):
+        with stage(report, "chunk"):
             per_label = [label_points(lab, s) for lab in batch]
         texts = [t for _, ts in per_label for t in ts]
-        with _stage(report, "embed"):
+        with stage(report, "embed"):
             t = time.perf_counter()
             dense = embedder.embed_passages(texts)
             embed_s += time.perf_counter() - t
             n_embedded += len(texts)
             for key, n in (getattr(embedder, "last_stats", None) or {}).items():
                 stats[key] = stats.get(key, 0) + n
-        with _stage(report, "vector_write"):
+        with stage(report, "vector_write"):
             k: int = 0
             points: list[ChunkPoint] = []
             for lab, (payloads, _) in zip(batch, per_label, strict=True):
@@ -344,7 +308,7 @@ def _run_ingest(s: Settings, vstore: VectorStore, gstore: GraphStore, embedder: 
                     k += 1
             for j in range(0, len(points), s.upsert_batch_size):
                 vstore.upsert(points[j : j + s.upsert_batch_size])
-        with _stage(report, "label_graph_write"):
+        with stage(report, "label_graph_write"):
             items = []
             for lab in batch:
                 props = {
@@ -363,12 +327,12 @@ def _run_ingest(s: Settings, vstore: VectorStore, gstore: GraphStore, embedder: 
     bar.close()
     if n_embedded and embed_s > 0:
         report.embed_chunks_per_s = round(n_embedded / embed_s, 1)
-    with _stage(report, "graph_wait"):
+    with stage(report, "graph_wait"):
         graph_job.result()  # the graph sources' thread (if any) is done before counting
     report.embedding = {"backend": getattr(embedder, "backend", getattr(embedder, "name", "?")), **stats,
                         "calibration": getattr(embedder, "calibration", None)}
 
-    with _stage(report, "finalize"):
+    with stage(report, "finalize"):
         report.labels = len(vstore.label_hashes())
         report.chunks = vstore.count()
         report.nodes, report.edges, report.graph_counts = _graph_total(gstore)
@@ -389,7 +353,7 @@ def _run_ingest(s: Settings, vstore: VectorStore, gstore: GraphStore, embedder: 
         write_lexicon(s.home, label_words(sec.text for lab in labels for sec in lab.sections))
         report.store_bytes = {
             "vector": vstore.disk_bytes(),
-            "graph": _dir_bytes(s.kuzu_path) if s.graph_backend == "kuzu" else None,
+            "graph": dir_bytes(s.kuzu_path) if s.graph_backend == "kuzu" else None,
         }
     report.seconds["total"] = round(time.perf_counter() - t_all, 3)
     report.peak_rss_mb = peak_rss_mb()
@@ -401,23 +365,3 @@ def delete_label(label_id: str, vstore: VectorStore, gstore: GraphStore) -> dict
     chunks = vstore.delete_label(label_id)
     node = gstore.delete_label(label_id)
     return {"label_id": label_id, "deleted_chunks": chunks, "deleted_label_node": node}
-
-
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process: VmHWM (per process image; ru_maxrss survives exec on Linux, so a
-    child started by a big parent would report the parent's peak)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        pass
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-
-
-def _dir_bytes(p: Path) -> int | None:
-    if not p.exists():
-        return None
-    if p.is_file():
-        return p.stat().st_size
-    return sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
