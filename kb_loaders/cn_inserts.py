@@ -40,6 +40,9 @@ class RecordError(ValueError):
     pass
 
 
+_APPROVAL = re.compile(r"国药准字\s*[A-Za-z]\s*\d{8}")
+
+
 def load_cn_inserts(path: Path, limit: int | None = None) -> LoadResult:
     """Load one JSONL file of Chinese inserts or every *.jsonl file under a directory (sorted by name)."""
     path = Path(path)
@@ -182,4 +185,7 @@ def record_to_label(rec: Any, source_file: str) -> Label:
         generic_names=generic,
         brand_names=brand,
         manufacturer=company[0] if company else None,
+        # the approval number names the product exactly: "国药准字Z14020904的用法用量" reaches this insert
+        aliases=dedup(re.sub(r"\s+", "", m.group()).upper()
+                      for v in approval for m in _APPROVAL.finditer(v)),
     )

@@ -18,9 +18,9 @@ from rag.answer.interactions import build_interactions
 from rag.answer.quotes import best_spans
 from rag.answer.schema import Answer
 from rag.answer.text import CLARIFY_WHO, DOSE_NOTE, t
-from rag.core.text import tokens_for_overlap
+from rag.core.text import sentence_spans, tokens_for_overlap
 from rag.core.types import Evidence, Source
-from rag.retrieval.context import BY_KEY, gives_context
+from rag.retrieval.context import BY_KEY, INTENT_TOPIC, MAX_POPULATIONS, TOPICS, gives_context
 from rag.retrieval.retriever import Retrieval
 
 LEAD_SECTIONS = frozenset({"indications", "contraindications", "boxed_warning", "dosage", "pregnancy", "lactation",
@@ -74,21 +74,33 @@ def _label_answer(ret: Retrieval, d: Draft, label_src: list[Source], graph_src: 
     if extra is not None and len(d.facts) < 3:  # one passage from the next best section of the same label
         for a, b in best_spans(extra.section_text, ev.question, exclude, lead=False, n=1, max_chars=400):
             d.fact(extra, a, b, clean(extra.section_text[a:b], 400))
-    for s in label_src:  # what the label says for the population the question names
-        if s.population is not None:
-            _population_fact(d, s, s.population)
+    said: dict[str, tuple[Source, str]] = {}  # population or topic → (its source, the sentence quoted)
+    for s in label_src:
+        if s.population is not None and s.population not in said:
+            quoted = _population_fact(d, s, s.population)
+            if quoted is not None:
+                said[s.population] = (s, quoted)
     _graph_facts(d, graph_src)
-    sec = sec_title(top.section, lang)
     wanted = ev.sections[0] if ev.sections else None
+    lead_src, first = top, (d.facts[0].text if d.facts else "")
+    topic = said.get(INTENT_TOPIC.get(ev.intent or "", ""))
+    if wanted and top.section != wanted and topic is not None:  # no section for it: the sentence that says it leads
+        lead_src, first = topic
+    sec = sec_title(lead_src.section, lang)
     note = ""
-    if wanted and top.section != wanted and wanted in SECTION_TITLES:
+    if wanted and lead_src.section != wanted and wanted in SECTION_TITLES:
         note = t(lang, f" This label has no {sec_title(wanted, 'en')} section; the closest text is from {sec}.",
                  f"该说明书没有【{sec_title(wanted, 'zh')}】部分，以下为【{sec}】中的相关内容。")
-    first = d.facts[0].text if d.facts else ""
     body = t(lang, f'According to the label "{top.title}" ({sec}): {clean(first, 300)}',
              f"根据“{top.title}”说明书【{sec}】：{clean(first, 300)}")
     if lang == "zh" and top.language == "en":
         body += "（原文为英文）"
+    for key in ret.populations[:MAX_POPULATIONS]:  # a label silent about the patient's situation says so
+        if key not in said:
+            pop = BY_KEY[key]
+            body += t(lang, f" The label text in the knowledge base says nothing specific about {pop.en}; ask a "
+                            "doctor or pharmacist before using it.",
+                      f"知识库中的说明书未专门提及{pop.zh}用药，用药前请咨询医生或药师。")
     if ev.intent in CLARIFY_INTENTS and not ret.populations and not gives_context(f"{ev.question} {ev.history_text}"):
         d.follow.append(CLARIFY_WHO[lang])  # BianQue-style: the label's advice depends on who takes it
     if ev.intent in DOSE_INTENTS or ret.populations:
@@ -101,13 +113,19 @@ def _label_answer(ret: Retrieval, d: Draft, label_src: list[Source], graph_src: 
     return d.finish("answered", body + note)
 
 
-def _population_fact(d: Draft, s: Source, key: str) -> None:
+def _population_fact(d: Draft, s: Source, key: str) -> str | None:
+    """Quote the sentence of `s` about the population (or topic) as a fact; the sentence, or None when none says it."""
     pop = BY_KEY[key]
-    for a, b in best_spans(s.text, pop.query, set(), lead=False, n=3, max_chars=400):
+    # the best-matching windows first; failing those, the first sentence that says it
+    said = [(a, b) for a, b in sentence_spans(s.text) if pop.passage.search(s.text[a:b])][:1]
+    for a, b in [*best_spans(s.text, pop.query, set(), lead=False, n=3, max_chars=400), *said]:
         if pop.passage.search(s.text[a:b]):
-            head = t(d.ev.language, f"For {pop.en}, the label says: ", f"关于{pop.zh}，说明书写道：")
-            d.fact(s, s.offset + a, s.offset + b, head + clean(s.text[a:b], 400))
-            return
+            quoted = clean(s.text[a:b], 400)
+            head = t(d.ev.language, f"{'On' if pop in TOPICS else 'For'} {pop.en}, the label says: ",
+                     f"关于{pop.zh}，说明书写道：")
+            d.fact(s, s.offset + a, s.offset + b, head + quoted)
+            return quoted
+    return None
 
 
 def _graph_facts(d: Draft, graph_src: list[Source]) -> None:

@@ -35,7 +35,9 @@ POPULATIONS: tuple[Population, ...] = (
                re.compile(r"pregnan|fetal|fetus|孕|妊娠", _I), "pregnancy", "妊娠期"),
     Population("lactation", re.compile(r"breast ?feed|breast-feed|nursing|lactat|breast ?milk|哺乳|喂奶|母乳", _I),
                "lactation breastfeeding nursing mothers human milk",
-               re.compile(r"breast|lactat|nursing|human milk|哺乳|乳汁", _I), "breastfeeding", "哺乳期"),
+               # "breast" alone is breast cancer in half the oncology labels
+               re.compile(r"breast[- ]?(?:feed|fed|milk)|lactat|nursing (?:mothers?|women|infants?)|human milk|"
+                          r"哺乳|乳汁", _I), "breastfeeding", "哺乳期"),
     Population("child", re.compile(r"\b(child|children|kids?|son|daughter|toddler|infants?|baby|babies|teen\w*|"
                                    r"pediatric|paediatric)\b|儿童|小孩|孩子|宝宝|婴|幼儿|小儿", _I),
                "pediatric patients children dose",
@@ -45,8 +47,30 @@ POPULATIONS: tuple[Population, ...] = (
                "geriatric elderly older patients dose",
                re.compile(r"geriatric|elderly|older (adult|patient)|aged|老年", _I), "older adults", "老年人"),
 )
-BY_KEY = {p.key: p for p in POPULATIONS}
-_AGE = re.compile(r"(\d{1,3})\s*(?:-|\s)?(?:years?|yrs?|yo|y/o)\b|(\d{1,3})\s*岁|(\d{1,3})\s*(?:months?|个月)", _I)
+_NEVER = re.compile(r"(?!)")
+# Topics a label often states only inside another section (storage in "How supplied" or the dosage text, overdose
+# and mechanism in warnings): looked up like a population when the question asks for one and the label has no
+# section for it. They come from the route's intent, never from a cue in the question (`ask` matches nothing).
+TOPICS: tuple[Population, ...] = (
+    Population("storage", _NEVER, "store at room temperature refrigerate protect from light storage",
+               re.compile(r"\bstored?\b|storage|refrigerat|room temperature|°\s?[CF]\b|贮藏|储存|保存|遮光|密封", _I),
+               "storage", "贮藏"),
+    Population("overdosage", _NEVER, "overdose overdosage symptoms treatment of overdose",
+               re.compile(r"overdos|过量", _I), "overdose", "药物过量"),
+    Population("pharmacology", _NEVER, "mechanism of action pharmacokinetics half-life metabolism",
+               re.compile(r"mechanism|half[- ]life|metaboli[sz]|pharmacokinetic|药理|机制|半衰期|代谢", _I),
+               "its mechanism", "药理作用"),
+)
+BY_KEY = {p.key: p for p in (*POPULATIONS, *TOPICS)}
+# route intent → the population or topic passage that answers it when the label lacks the intent's own section
+INTENT_TOPIC = {"pregnancy": "pregnancy", "lactation": "lactation", "pediatric": "child", "geriatric": "elderly",
+                "storage": "storage", "overdosage": "overdosage", "pharmacology": "pharmacology"}
+MAX_POPULATIONS = 2  # population passages looked up per question (the first named)
+_AGE = re.compile(r"(\d{1,3})\s*(?:-|\s)?(?:years?|yrs?|yo|y/o)\b|(\d{1,3})\s*岁|(\d{1,3})\s*(?:months?|个月)|"
+                  # "I'm 70", "she is 4", "aged 81": a bare number after who, not a weight, dose or count
+                  r"\b(?:i'?m|i am|he'?s|she'?s|(?:he|she|who) is|aged?)\s+(\d{1,3})\b"
+                  r"(?!\s*(?:%|mg|mcg|µg|g\b|kg|lbs?|pounds?|ml|units?|weeks?|days?|hours?|times|tablets?|pills?|cm|"
+                  r"mm|ft|feet|inch|[.,]\d))", _I)
 # context that makes a general dose answer safe to give without asking first (an adult, other medicines named, …)
 OTHER_CONTEXT = re.compile(r"\b(adults?|weigh\w*|kg|lbs?|also tak\w*|other (drugs?|medicines?|medications?))\b|"
                            r"成人|体重|公斤|同时(服|吃|用)|其他药", _I)
@@ -59,7 +83,7 @@ def populations(text: str) -> list[str]:
         if m.group(3):  # an age in months: a baby
             found.append("child")
             continue
-        age = int(m.group(1) or m.group(2))
+        age = int(m.group(1) or m.group(2) or m.group(4))
         if age < 18:
             found.append("child")
         elif age >= 65:

@@ -38,7 +38,7 @@ EN_STOP = frozenset(
     stop start starting stopping missed miss forget forgot about tell know want need please thanks thank hello
     other another some any every here using treat treats treatment condition disease symptoms symptom reactions
     reaction adverse contraindications contraindicated precautions storage store ingredients ingredient overdose
-    mechanism work works dosing twice once three times hours weeks days infants infant black label labels
+    mechanism work works dosing twice once three times hours weeks days infants infant black blackbox label labels
     lactation nursing kidney liver renal hepatic function impairment heart blood pressure also still just really
     much more most less least like likely cause causes caused work""".split()
 )
@@ -50,6 +50,8 @@ ZH_QUESTION_WORDS = re.compile(
 # form words that also join a name to the rest of a question ("prescribe X for me"): never the end of a name
 TAIL_WORDS = frozenset({"for", "and", "with", "or", "of", "in", "to"})
 _LATIN_CJK = re.compile(r"(?<=[A-Za-z0-9])(?=[\u3400-\u9fff])|(?<=[\u3400-\u9fff])(?=[A-Za-z0-9])")
+# a Chinese approval number (批准文号) names one product exactly; the insert loader keeps it as an alias
+APPROVAL = re.compile(r"国药准字\s*[a-z]\s*\d{8}", re.I)
 
 
 @dataclass
@@ -177,6 +179,15 @@ class EntityLinker:
                     seen.add((lk.type, lk.id))
                     links.append(lk)
 
+        codes: list[str] = []  # approval numbers the knowledge base does not hold: unknown products
+        for m in APPROVAL.finditer(q):  # the whole number, before its latin half could pass for an unknown name
+            key = norm_name(re.sub(r"\s+", "", m.group()))
+            if key in self.keys:
+                add(self._resolve(key, m.group()))
+            else:
+                codes.append(key.upper())
+            q = q.replace(m.group(), " ")
+
         for part in q.split():
             if has_cjk(part):
                 i = 0
@@ -203,7 +214,7 @@ class EntityLinker:
             else:
                 left.append(i)
                 i += 1
-        unlinked: list[str] = []
+        unlinked: list[str] = codes
         suggestions: list[str] = []
         for w in self._fuzzy_pass(words, left, add, suggestions):
             unlinked.append(w)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from rag.retrieval.context import BY_KEY
+from rag.retrieval.context import BY_KEY, MAX_POPULATIONS
 from rag.retrieval.linking import Link
 from rag.retrieval.routing import Route
 from rag.retrieval.sparse import sparse_query
@@ -82,14 +82,20 @@ def rank_passages(v: VectorStore, qv: Callable[[], list[float]], question: str, 
 
 
 def population_hits(v: VectorStore, embed: Callable[[str], list[float]], label_id: str, keys: Sequence[str],
-                    limit: int = 6) -> list[tuple[str, Hit]]:
+                    limit: int = 20) -> list[tuple[str, Hit]]:
     """For each population key, the best passage of `label_id` that talks about that population (or none)."""
     out: list[tuple[str, Hit]] = []
-    for key in keys[:2]:
+    for key in keys[:MAX_POPULATIONS]:
         pop = BY_KEY[key]
         found = v.search_hybrid(embed(pop.query), sparse_query(pop.query), limit,
                                 SearchFilter(label_ids=[label_id]), prefetch=30)
         hit = next((h for h in found if pop.passage.search(h.payload["text"])), None)
+        if hit is None:  # the search missed it (a short mention in a long label): the chunk that says it most often
+            said = [(len(pop.passage.findall(p["text"])), p) for p in v.scroll(SearchFilter(label_ids=[label_id]))]
+            said = [x for x in said if x[0]]
+            if said:
+                _, best = max(said, key=lambda x: (x[0], -int(x[1].get("section_idx", 0)), -int(x[1]["start"])))
+                hit = Hit(str(best["chunk_id"]), 0.0, best)
         if hit is not None:
             out.append((key, hit))
     return out

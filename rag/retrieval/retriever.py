@@ -17,7 +17,7 @@ from kb_loaders.names import has_cjk, norm_name
 from rag.core.errors import NotFound
 from rag.core.text import detect_language
 from rag.core.types import Evidence, Source, Turn
-from rag.retrieval.context import populations
+from rag.retrieval.context import INTENT_TOPIC, populations
 from rag.retrieval.embedding import Embedder
 from rag.retrieval.intent import IntentClassifier, RequestClassifier
 from rag.retrieval.interactions import PairRecord, check_pairs, interactions_of_one
@@ -118,12 +118,13 @@ class Retriever:
             vecs[question] = both[0].tolist()
             probs = self.classifier.probabilities(self.classifier.scores(both[1]))
             rx = self.requests.probability(both[1]) if self.requests is not None else None
-        rt = route(masked, n_drugs=len(groups), n_diseases=len(lr.diseases), probs=probs, rx=rx,
-                   text=question)
         history_text = " ".join(t.content for t in history if t.role == "user")
+        given = populations(f"{question} {history_text}")
+        rt = route(masked, n_drugs=len(groups), n_diseases=len(lr.diseases), probs=probs, rx=rx,
+                   text=question, context=given)
         ev = Evidence(question=question, language=detect_language(question), intent=rt.intent, sections=rt.sections,
                       linked=[lk.entity() for lk in lr.links], history_text=history_text)
-        res = Retrieval(ev, lr, rt, populations=populations(f"{question} {history_text}"))
+        res = Retrieval(ev, lr, rt, populations=given)
         if rt.intent == "prescription":
             return res  # nothing is retrieved for a request the answer policy refuses
         sources: list[Source] = []
@@ -142,18 +143,33 @@ class Retriever:
             ranked = rank_passages(self.v, lambda: embed(question), question, main, rt, self.top_k, self.prefetch)
             sources += [self.label_source(h) for h in ranked.hits]
             other_labels = ranked.label_order
-            if res.populations and ranked.label_order and rt.intent != "interaction":
-                have = {s.doc_id + str(s.offset) for s in sources}
-                for key, hit in population_hits(self.v, embed, ranked.label_order[0], res.populations):
-                    src = self.label_source(hit, population=key)
-                    if src.doc_id + str(src.offset) not in have:
-                        sources.append(src)
+            keys = self._passage_topics(res, ranked.hits)
+            if keys and ranked.label_order:
+                # its own source even when the same chunk is already one for the asked section: the answer quotes
+                # the sentence about the population from it, which the asked-section fact need not contain
+                for key, hit in population_hits(self.v, embed, ranked.label_order[0], keys):
+                    sources.append(self.label_source(hit, population=key))
         sources += self._graph_facts(lr, rt, bool(labelled))
         for i, s in enumerate(sources, 1):
             s.sid = f"S{i}"
         ev.sources = sources
         ev.retrieved_labels = list(dict.fromkeys([*(s.doc_id for s in sources if s.kind == "label"), *other_labels]))
         return res
+
+    @staticmethod
+    def _passage_topics(res: Retrieval, hits: Sequence[Hit]) -> list[str]:
+        """Population passages to add: the asked topic first when the chosen label has no section for it (pregnancy
+        or storage text inside warnings), then the patient context the question gives."""
+        rt = res.route
+        if rt.intent == "interaction":
+            return []
+        keys = list(res.populations)
+        topic = INTENT_TOPIC.get(rt.intent)
+        first = hits[0].payload["label_id"] if hits else None
+        if topic and rt.sections and not any(h.payload["label_id"] == first and h.payload["section"] == rt.sections[0]
+                                             for h in hits):
+            keys.insert(0, topic)
+        return list(dict.fromkeys(keys))
 
     def retrieve_interactions(self, names: Sequence[str]) -> Retrieval:
         """Every pair among drugs given by name (the interaction checker): graph edges and label sentences.

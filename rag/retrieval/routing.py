@@ -10,11 +10,14 @@ request that the assistant prescribe (`asks_to_prescribe`); other request wordin
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+
+from rag.retrieval.context import INTENT_TOPIC, POPULATIONS
 
 # intent → (cue regex, sections to search in order). Without a classifier, the first matching cue is the intent.
 _RULES: list[tuple[str, str, list[str]]] = [
-    ("boxed_warning", r"boxed warning|black[- ]box|黑框", ["boxed_warning", "warnings"]),
+    ("boxed_warning", r"boxed warning|black[- ]?box|黑框", ["boxed_warning", "warnings"]),
     (
         "interaction",
         r"interact|together with|at the same time|combine|combination with|along with|mix(ed|ing)? with|"
@@ -132,6 +135,11 @@ LEX_BONUS = 0.35  # added to an intent's probability when one of its exact cues 
 RX_MIN = 0.7
 MIN_CONFIDENCE = 0.0  # below it the route is "general" (no preferred section); the prior still ranks passages
 RANK_WEIGHTS = (1.0, 0.6, 0.3)
+# A patient context the question gives (rag.retrieval.context) fetches its own passage, so when that population's
+# intent tops the route, a second intent the question also asks ("我家孩子5岁，X吃多少？": dosage) decides the section
+# once it reaches ASKED_MIN; a question only about the population ("Is X safe for my toddler?") keeps its section.
+POPULATION_INTENT = {key: intent for intent, key in INTENT_TOPIC.items() if key in {p.key for p in POPULATIONS}}
+ASKED_MIN = 0.2
 
 
 @dataclass(slots=True)
@@ -159,10 +167,10 @@ def section_prior(probs: dict[str, float]) -> dict[str, float]:
 
 
 def route(question: str, n_drugs: int = 0, n_diseases: int = 0, probs: dict[str, float] | None = None,
-          rx: float | None = None, text: str | None = None) -> Route:
+          rx: float | None = None, text: str | None = None, context: Sequence[str] = ()) -> Route:
     """`question` has its linked names masked; `text` is the question as asked (punctuation kept) for the exact
     request cues; `probs` is the intent classifier's distribution and `rx` the probability that the question asks for
-    a prescription (None: exact cues only)."""
+    a prescription (None: exact cues only); `context` the population keys the question gives."""
     if asks_to_prescribe(question if text is None else text):
         return Route("prescription", [], {"prescription": 1.0}, {}, 1.0)
     found = cues(question)
@@ -186,6 +194,11 @@ def route(question: str, n_drugs: int = 0, n_diseases: int = 0, probs: dict[str,
         return Route("interaction", list(SECTIONS["interaction"]), fused, prior, fused.get("interaction", 0.0), True)
     if n_diseases and not n_drugs:
         return Route("disease_drugs", [], fused, prior, fused.get("disease_drugs", 0.0), True)
+    given = {POPULATION_INTENT[k] for k in context if k in POPULATION_INTENT}
+    if top in given:
+        asked = next((k for k in ranked if k not in POPULATION_INTENT.values()), None)
+        if asked is not None and fused[asked] >= ASKED_MIN:
+            top = asked
     conf = fused.get(top, 0.0)
     if conf < MIN_CONFIDENCE:
         return Route("general", [], fused, prior, conf, True)

@@ -1,0 +1,112 @@
+"""Patient context, topics a label keeps inside another section, and Chinese approval numbers: the pure rules, then
+the same behaviour through DrugService on the real sample KB (HashEmbedder, real stores, real label text)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from kb_loaders.cn_inserts import load_cn_inserts
+from rag.retrieval.context import BY_KEY, populations
+from rag.retrieval.linking import EntityLinker
+from rag.retrieval.routing import route
+
+
+@pytest.mark.parametrize(("text", "keys"), [
+    ("I'm 70, what dose of clozapine is right for me?", ["elderly"]),
+    ("she is 4 and has a fever", ["child"]),
+    ("he's 12", ["child"]),
+    ("aged 81 years", ["elderly"]),
+    ("I am 70 kg", []),  # a weight, not an age
+    ("I'm 5 mg into the taper", []),
+    ("I am 45", []),  # an adult: no population
+    ("I'm 30 weeks pregnant", ["pregnancy"]),
+    ("我妈妈82岁", ["elderly"]),
+])
+def test_ages_and_contexts(text: str, keys: list[str]) -> None:
+    assert populations(text) == keys
+
+
+def test_breast_cancer_is_not_breastfeeding_text() -> None:
+    lact = BY_KEY["lactation"].passage
+    assert not lact.search("KADCYLA is indicated for HER2-positive metastatic breast cancer")
+    assert lact.search("Advise women not to breastfeed during treatment")
+    assert lact.search("It is not known whether the drug is excreted in human milk")
+
+
+def test_a_second_asked_intent_decides_the_section_when_the_population_is_given_as_context() -> None:
+    probs = {"pediatric": 0.79, "dosage": 0.21}
+    assert route("X的用量", n_drugs=1, probs=probs, context=["child"]).intent == "dosage"
+    assert route("X的用量", n_drugs=1, probs=probs).intent == "pediatric"  # no context named: the classifier's top
+    only = {"pediatric": 0.97, "warnings": 0.03}  # "Is X safe for my toddler?": about the population itself
+    assert route("is X safe for my toddler", n_drugs=1, probs=only, context=["child"]).intent == "pediatric"
+
+
+@pytest.mark.parametrize("q", ["What is the blackbox warning for X?", "X black-box warning", "X black box"])
+def test_black_box_spellings_route_to_the_boxed_warning(q: str) -> None:
+    assert route(q, n_drugs=1).intent == "boxed_warning"
+
+
+def test_insert_keeps_its_approval_number(data_dir) -> None:
+    labels = {lab.id: lab for lab in load_cn_inserts(data_dir / "zh_inserts", limit=60).labels}
+    assert labels["cn-val-1453"].aliases == ["国药准字Z37020095"]
+    assert labels["cn-val-1378"].aliases == ["国药准字Z37020097"]  # the same product name, another maker
+
+
+def test_linker_reads_approval_numbers_whole() -> None:
+    lk = EntityLinker([("国药准字z37020095", "国药准字Z37020095")], [], {"国药准字z37020095": ["cn-val-1453"]})
+    for q in ("国药准字Z37020095的用法用量是什么", "国药准字 z37020095 怎么吃"):
+        res = lk.link(q)
+        assert [x.label_ids for x in res.drugs] == [["cn-val-1453"]] and res.unlinked == []
+    res = lk.link("国药准字Z99999999的用法用量")
+    assert res.drugs == [] and res.unlinked == ["国药准字Z99999999"]
+
+
+# -- through the service on the real sample KB ------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def service(hash_service):
+    return hash_service
+
+
+def _quotes(ans) -> list[str]:
+    return [c.quote for c in ans.citations if c.source == "label"]
+
+
+def test_approval_number_answers_from_that_exact_insert(service) -> None:
+    ans = service.ask("国药准字Z37020095的用法用量是什么")  # 艾附暖宫丸 has two inserts in the sample
+    assert ans.status == "answered"
+    assert {c.doc_id for c in ans.citations if c.source == "label"} == {"cn-val-1453"}
+    assert ans.citations[0].section == "dosage" and "口服" in ans.citations[0].quote
+    unknown = service.ask("国药准字Z99999999的用法用量")
+    assert unknown.status == "insufficient_evidence" and "国药准字Z99999999" in unknown.answer
+    assert not unknown.citations
+
+
+def test_kidney_context_quotes_the_renal_sentence_beside_the_dose(service) -> None:
+    ans = service.ask("I have chronic kidney disease, how much famotidine should I take?")
+    assert ans.status == "answered" and ans.citations[0].section == "dosage"
+    renal = re.compile(r"renal|kidney|creatinine clearance|dialysis", re.I)
+    facts = [f for f in ans.facts if f.text.startswith("For kidney problems, the label says:")]
+    assert facts, [f.text[:60] for f in ans.facts]
+    cited = {c.id: c for c in ans.citations}
+    assert renal.search(cited[facts[0].citations[0]].quote)
+    assert all("adult or a child" not in q for q in ans.follow_up_questions)  # the context is already given
+
+
+def test_a_label_silent_about_breastfeeding_says_so(service) -> None:
+    ans = service.ask("I'm breastfeeding, can I take ropinirole?")  # the sample's ropinirole label never mentions it
+    assert ans.status == "answered"
+    assert "says nothing specific about breastfeeding" in ans.answer
+    assert not any(BY_KEY["lactation"].passage.search(q) for q in _quotes(ans))
+
+
+def test_a_topic_kept_inside_another_section_is_quoted_and_leads(service) -> None:
+    ans = service.ask("What happens if I take too much sertraline?")  # no overdosage section; warnings mention it
+    assert ans.status == "answered"
+    facts = [f for f in ans.facts if f.text.startswith("On overdose, the label says:")]
+    assert facts
+    cited = {c.id: c for c in ans.citations}
+    assert re.search("overdos", cited[facts[0].citations[0]].quote, re.I)
+    assert "has no Overdosage section" in ans.answer and facts[0].text.split(": ", 1)[1][:60] in ans.answer
