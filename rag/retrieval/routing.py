@@ -78,7 +78,7 @@ _COMPILED = [(name, re.compile(rx, re.I), secs) for name, rx, secs in _RULES]
 # Requests addressed to the assistant to prescribe: imperative or "can you …", a prescription word nearby; Chinese
 # 给我/帮我/你…开 (not 开了/开的/开车). A clause that names the prescriber (my doctor, 医生, 医院 …) reports a
 # prescription instead and is left to the classifier. The classifier still catches every other wording.
-_RX_WORD = r"(?:prescription|perscription|presciption|rx|script)s?\b"
+_RX_WORD = r"(?:e-?|electronic\s+)?(?:prescription|perscription|presciption|rx|script)s?\b"
 _RX_VERB = r"(?:write|give|issue|send|make|generate|draft|authori[sz]e|fax|renew|refill)"
 _PLAN = r"(?:treatment|medication|medicine|drug|dosing|dose)\s+(?:plan|regimen|schedule)"
 # the prescription itself as the object ("write me a new script for X", "give my dad a prescription"), not a modifier
@@ -96,7 +96,7 @@ _RX_EXACT = [
                _RX_OBJ + r"(?:" + _RX_WORD + _RX_END + "|" + _PLAN + ")", re.I),
     re.compile(r"(?:^|[.!?,;:]\s*|\b(?:please|pls|and)\s+)(?:prescribe|presribe|perscribe)\b", re.I),
     re.compile(r"\b(?:you|u|just|now|so|then)\s+(?:\w+\s+)?(?:prescribe|presribe|perscribe)\s+(?:me|us|him|her|them|"
-               r"my|our|something|anything|for\s+(?:me|us|my|him|her))\b", re.I),
+               r"my|our|something|anything|(?:[\w-]+\s+){0,4}?for\s+(?:me|us|my|him|her))\b", re.I),
     re.compile(r"\bi\s*(?:need|want|would like|'d like|’d like)\s+you\s+to\s+(?:prescribe|write\b[^.?!]{0,30}?"
                + _RX_WORD + ")", re.I),
     re.compile(r"(?<![会么啥])(?:给|帮|替)" + _ZH_WHO + _ZH_OPEN),

@@ -32,6 +32,10 @@ REQUESTS = [
     "Can you give my dad a prescription for statins?",
     "帮我奶奶开点降压药",
     "帮我续个方子",
+    "Can you prescribe clonazepam for me?",  # the drug named between the verb and "for me"
+    "could you prescribe insulin glargine for my mother",
+    "Issue an e-prescription for nortriptyline.",
+    "send an electronic prescription for valacyclovir to my pharmacy",
 ]
 NOT_REQUESTS = [
     "My doctor prescribed me naproxen, how should I take it?",
@@ -62,6 +66,8 @@ NOT_REQUESTS = [
     "去急诊会给我开抗生素吗？",
     "为什么给我开头孢而不是阿莫西林？",
     "皮肤科给我开这个药膏是治什么的？",
+    "Why would a doctor prescribe amitriptyline for me if I'm not depressed?",
+    "My doctor will prescribe it for me next week; what is it used for?",
 ]
 
 
