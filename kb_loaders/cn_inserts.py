@@ -18,6 +18,7 @@ from typing import Any
 
 from kb_loaders.files import LabelCollector, collapse_ws, dedup, iter_files
 from kb_loaders.model import Label, LoadResult, Section
+from kb_loaders.names import APPROVAL_NUMBER, approval_number
 from kb_loaders.sections import ZH_HEADERS, zh_section
 
 log = logging.getLogger(__name__)
@@ -38,9 +39,6 @@ _COMPANY_HEADERS = ("制药公司", "生产企业", "生产厂家")
 
 class RecordError(ValueError):
     pass
-
-
-_APPROVAL = re.compile(r"国药准字\s*[A-Za-z]\s*\d{8}")
 
 
 def load_cn_inserts(path: Path, limit: int | None = None) -> LoadResult:
@@ -186,6 +184,5 @@ def record_to_label(rec: Any, source_file: str) -> Label:
         brand_names=brand,
         manufacturer=company[0] if company else None,
         # the approval number names the product exactly: "国药准字Z14020904的用法用量" reaches this insert
-        aliases=dedup(re.sub(r"\s+", "", m.group()).upper()
-                      for v in approval for m in _APPROVAL.finditer(v)),
+        aliases=dedup(approval_number(m.group()) for v in approval for m in APPROVAL_NUMBER.finditer(v)),
     )

@@ -80,6 +80,15 @@ _CJK = re.compile(r"[\u3400-\u9fff]")
 _PUNCT = re.compile(r"[^\w\u3400-\u9fff]+")
 
 
+# a Chinese approval number (批准文号, 国药准字Z14020904) names one product exactly
+APPROVAL_NUMBER = re.compile(r"国药准字\s*[A-Za-z]\s*\d{8}", re.I)
+
+
+def approval_number(found: str) -> str:
+    """One spelling of a matched approval number: '国药准字 z14020904' → '国药准字Z14020904'."""
+    return re.sub(r"\s+", "", found).upper()
+
+
 def has_cjk(text: str) -> bool:
     return bool(_CJK.search(text))
 

@@ -116,16 +116,19 @@ def _label_answer(ret: Retrieval, d: Draft, label_src: list[Source], graph_src: 
 def _population_fact(d: Draft, s: Source, key: str) -> str | None:
     """Quote the sentence of `s` about the population (or topic) as a fact; the sentence, or None when none says it."""
     pop = BY_KEY[key]
+    def says(spans: list[tuple[int, int]]) -> tuple[int, int] | None:
+        return next(((a, b) for a, b in spans if pop.passage.search(s.text[a:b])), None)
+
     # the best-matching windows first; failing those, the first sentence that says it
-    said = [(a, b) for a, b in sentence_spans(s.text) if pop.passage.search(s.text[a:b])][:1]
-    for a, b in [*best_spans(s.text, pop.query, set(), lead=False, n=3, max_chars=400), *said]:
-        if pop.passage.search(s.text[a:b]):
-            quoted = clean(s.text[a:b], 400)
-            head = t(d.ev.language, f"{'On' if pop in TOPICS else 'For'} {pop.en}, the label says: ",
-                     f"关于{pop.zh}，说明书写道：")
-            d.fact(s, s.offset + a, s.offset + b, head + quoted)
-            return quoted
-    return None
+    span = says(best_spans(s.text, pop.query, set(), lead=False, n=3, max_chars=400)) or says(sentence_spans(s.text))
+    if span is None:
+        return None
+    a, b = span
+    quoted = clean(s.text[a:b], 400)
+    head = t(d.ev.language, f"{'On' if pop in TOPICS else 'For'} {pop.en}, the label says: ",
+             f"关于{pop.zh}，说明书写道：")
+    d.fact(s, s.offset + a, s.offset + b, head + quoted)
+    return quoted
 
 
 def _graph_facts(d: Draft, graph_src: list[Source]) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from rapidfuzz import distance, process
 
-from kb_loaders.names import FORM_WORDS, SALT_WORDS, base_name, has_cjk, norm_name
+from kb_loaders.names import APPROVAL_NUMBER, FORM_WORDS, SALT_WORDS, approval_number, base_name, has_cjk, norm_name
 from rag.core.types import LinkedEntity
 from rag.retrieval.lexicon import is_medical_word, is_rare, is_typo_of_common
 
@@ -50,8 +50,6 @@ ZH_QUESTION_WORDS = re.compile(
 # form words that also join a name to the rest of a question ("prescribe X for me"): never the end of a name
 TAIL_WORDS = frozenset({"for", "and", "with", "or", "of", "in", "to"})
 _LATIN_CJK = re.compile(r"(?<=[A-Za-z0-9])(?=[\u3400-\u9fff])|(?<=[\u3400-\u9fff])(?=[A-Za-z0-9])")
-# a Chinese approval number (批准文号) names one product exactly; the insert loader keeps it as an alias
-APPROVAL = re.compile(r"国药准字\s*[a-z]\s*\d{8}", re.I)
 
 
 @dataclass
@@ -180,12 +178,12 @@ class EntityLinker:
                     links.append(lk)
 
         codes: list[str] = []  # approval numbers the knowledge base does not hold: unknown products
-        for m in APPROVAL.finditer(q):  # the whole number, before its latin half could pass for an unknown name
-            key = norm_name(re.sub(r"\s+", "", m.group()))
-            if key in self.keys:
-                add(self._resolve(key, m.group()))
+        for m in APPROVAL_NUMBER.finditer(q):  # whole, before its latin half could pass for an unknown name
+            code = approval_number(m.group())  # the insert loader keeps it as an alias in this spelling
+            if norm_name(code) in self.keys:
+                add(self._resolve(norm_name(code), m.group()))
             else:
-                codes.append(key.upper())
+                codes.append(code)
             q = q.replace(m.group(), " ")
 
         for part in q.split():
