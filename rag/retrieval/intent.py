@@ -11,7 +11,10 @@ Whether a question asks the assistant to prescribe is a separate decision (`Requ
 regression over the same embeddings, trained on requests (any wording, role-play, for someone else) against questions
 *about* a drug someone was prescribed ("my doctor prescribed X, how do I take it?") and every ordinary question
 prototype. Its training phrasings are composed from frames and slot values (rag/data/prescription_frames.json), so it
-learns the frame — who is asked to prescribe — rather than the question that follows.
+learns the frame — who is asked to prescribe — rather than the question that follows. A request often comes last,
+after a story ("I've had a fever for three days, my GP is away … could you sort me out?"), and the story dilutes the
+whole question's vector; so the classifier also scores each trailing run of clauses that addresses the assistant
+(`addressed_tails`), and is trained on those tails of its own examples, and the highest score decides.
 
 Prototype vectors are computed once and cached on disk (`cache_dir`, keyed by the embedder's name and a hash of the
 prototype file), so start-up costs one batch the first time only.
@@ -101,9 +104,10 @@ class IntentClassifier:
 
 
 def embed_cached(embedder: Embedder, texts: list[str], cache_dir: Path | None, name: str, *keys: bytes) -> np.ndarray:
-    """Query embeddings of fixed training texts, cached on disk by the embedder's name and the source files."""
+    """Query embeddings of fixed training texts, cached on disk by the embedder's name, the source files and the
+    texts themselves (so a change in how they are composed is never served stale vectors)."""
     h = hashlib.sha1(embedder.name.encode())
-    for k in keys:
+    for k in (*keys, "\n".join(texts).encode()):
         h.update(k)
     f = cache_dir / f"{name}-{h.hexdigest()[:16]}.npy" if cache_dir else None
     if f is not None and f.exists():
@@ -115,6 +119,19 @@ def embed_cached(embedder: Embedder, texts: list[str], cache_dir: Path | None, n
         f.parent.mkdir(parents=True, exist_ok=True)
         np.save(f, m)
     return m
+
+
+_CLAUSE_END = re.compile(r"(?<!\d)\.(?!\d)\s*|[!?;,，。！？；:：]+\s*")
+MAX_TAILS = 6  # a request comes in the last clauses; a long story costs at most this many extra vectors
+_ADDRESSED = re.compile(r"\b(?:you|u|ya|your|yourself)\b|你|您", re.I)
+
+
+def addressed_tails(text: str) -> list[str]:
+    """The trailing runs of clauses of `text` (after its first clause) that address the assistant ("…, could you
+    sort me out?", "…，你直接给我续上吧"): where a request told after a story is scored on its own."""
+    parts = [p for p in _CLAUSE_END.split(text) if p.strip()]
+    tails = [", ".join(parts[i:]) for i in range(max(1, len(parts) - MAX_TAILS), len(parts))]
+    return [t for t in tails if len(t) >= 4 and _ADDRESSED.search(t)]
 
 
 def compose(frames: list[str], slots: dict[str, dict[str, list[str]]], lang: str, per_frame: int,
@@ -149,27 +166,34 @@ class RequestClassifier:
         self._b = 0.0
         self._lock = threading.Lock()
 
+    def training_texts(self) -> tuple[list[str], list[str]]:
+        """(requests, other questions): the composed frames, the prototypes, and their `addressed_tails`."""
+        fr, pr = json.loads(self.frames.read_bytes()), json.loads(self.prototypes.read_bytes())
+        rng = random.Random(7)
+        pos: list[str] = []
+        neg: list[str] = []
+        for lang in ("en", "zh"):
+            pos += compose(fr["request"][lang], fr["slots"], lang, self.per_frame, rng)
+            neg += compose(fr["report"][lang], fr["slots"], lang, self.per_frame, rng)
+            neg += compose(fr["info"][lang], fr["slots"], lang, self.per_frame, rng)
+        for intent, by_lang in pr.items():
+            if intent.startswith("_"):
+                continue
+            for lang in ("en", "zh"):
+                (pos if intent == "prescription" else neg).extend(by_lang.get(lang, []))
+        pos += [t for x in pos for t in addressed_tails(x)]  # scored on their own too (module doc)
+        neg += [t for x in neg for t in addressed_tails(x)]
+        return pos, neg
+
     def _fit(self) -> np.ndarray:
         if self._w is None:
             with self._lock:
                 if self._w is None:
                     from sklearn.linear_model import LogisticRegression
 
-                    fr_raw, pr_raw = self.frames.read_bytes(), self.prototypes.read_bytes()
-                    fr, pr = json.loads(fr_raw), json.loads(pr_raw)
-                    rng = random.Random(7)
-                    pos: list[str] = []
-                    neg: list[str] = []
-                    for lang in ("en", "zh"):
-                        pos += compose(fr["request"][lang], fr["slots"], lang, self.per_frame, rng)
-                        neg += compose(fr["report"][lang], fr["slots"], lang, self.per_frame, rng)
-                        neg += compose(fr["info"][lang], fr["slots"], lang, self.per_frame, rng)
-                    for intent, by_lang in pr.items():
-                        if intent.startswith("_"):
-                            continue
-                        for lang in ("en", "zh"):
-                            (pos if intent == "prescription" else neg).extend(by_lang.get(lang, []))
-                    x = embed_cached(self.embedder, pos + neg, self.cache_dir, "rx-training", fr_raw, pr_raw)
+                    pos, neg = self.training_texts()
+                    x = embed_cached(self.embedder, pos + neg, self.cache_dir, "rx-training",
+                                     self.frames.read_bytes(), self.prototypes.read_bytes())
                     y = np.asarray([1] * len(pos) + [0] * len(neg))
                     clf = LogisticRegression(C=self.c, class_weight="balanced", max_iter=3000).fit(x, y)
                     self._b = float(clf.intercept_[0])
@@ -182,5 +206,6 @@ class RequestClassifier:
         self._fit()
 
     def probability(self, vec: np.ndarray) -> float:
+        """P(request) of one normalised query vector (a masked question, or one of its `addressed_tails`)."""
         w = self._fit()
         return float(1.0 / (1.0 + np.exp(-(float(np.asarray(vec, dtype=np.float32) @ w) + self._b))))

@@ -19,7 +19,7 @@ from rag.core.text import detect_language
 from rag.core.types import Evidence, Source, Turn
 from rag.retrieval.context import INTENT_TOPIC, populations
 from rag.retrieval.embedding import Embedder
-from rag.retrieval.intent import IntentClassifier, RequestClassifier
+from rag.retrieval.intent import IntentClassifier, RequestClassifier, addressed_tails
 from rag.retrieval.interactions import PairRecord, check_pairs, interactions_of_one
 from rag.retrieval.linking import _LATIN_CJK, EntityLinker, Link, LinkResult
 from rag.retrieval.passages import population_hits, rank_passages
@@ -114,10 +114,13 @@ class Retriever:
 
         probs = rx = None
         if self.classifier is not None:
-            both = self.embedder.embed_queries([question, masked])  # one forward pass for retrieval and routing
-            vecs[question] = both[0].tolist()
-            probs = self.classifier.probabilities(self.classifier.scores(both[1]))
-            rx = self.requests.probability(both[1]) if self.requests is not None else None
+            tails = [mask_mentions(t, lr) for t in addressed_tails(question)] if self.requests is not None else []
+            # one forward pass for retrieval, routing and the request check
+            batch = self.embedder.embed_queries([question, masked, *tails])
+            vecs[question] = batch[0].tolist()
+            probs = self.classifier.probabilities(self.classifier.scores(batch[1]))
+            if self.requests is not None:
+                rx = max(self.requests.probability(v) for v in batch[1:])
         history_text = " ".join(t.content for t in history if t.role == "user")
         given = populations(f"{question} {history_text}")
         rt = route(masked, n_drugs=len(groups), n_diseases=len(lr.diseases), probs=probs, rx=rx,

@@ -71,12 +71,21 @@ CLASSIFIER_REQUESTS = [
     "Sort me out with something strong for my back, and tell me how many to take",
     "我头疼了好几天，你直接帮我选个药，告诉我一次吃几片",
     "我爸高血压，你给他定一个吃药的方案吧",
+    # a request told after a story: the whole question scores below the threshold, its addressed tail does not
+    "My husband gets cold sores every winter and one is starting now, so could you give him some acyclovir?",
+    "I get terrible period pains every month and paracetamol does nothing, you decide what I should take instead and "
+    "how much",
+    "我老婆每个月都痛经，止痛片不管用了，你帮她换个药，说好剂量",
+    "我孩子过敏性鼻炎又犯了，医院挂不上号，你给他弄点药",
 ]
 REPORTS = [
     "My rheumatologist put me on naproxen, what is it for?",
     "I've been given naproxen after my dental surgery. How often can I take it?",
     "医生给我开了萘普生，这个药是治什么的？",
     "医院开的萘普生，有哪些副作用？",
+    "My rheumatologist prescribed naproxen last week. Can you tell me what the side effects are?",
+    "医生给我开了萘普生，你能告诉我一天吃几次吗？",
+    "我今年70岁，医生开了萘普生，你帮我看看老年人怎么吃",
 ]
 
 

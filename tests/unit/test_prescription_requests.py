@@ -82,3 +82,19 @@ def test_requests_are_refused_in_both_routing_modes(q: str) -> None:
 def test_reports_and_questions_are_not_requests(q: str) -> None:
     assert not asks_to_prescribe(q)
     assert route(q, probs={"dosage": 0.9, "indications": 0.1}, rx=0.05).intent == "dosage"
+
+
+def test_addressed_tails_are_the_trailing_clauses_that_speak_to_the_assistant() -> None:
+    from rag.retrieval.intent import MAX_TAILS, RequestClassifier, addressed_tails
+
+    q = "I've had a fever since Monday, the surgery is closed, could you sort me out with something?"
+    assert addressed_tails(q) == ["the surgery is closed, could you sort me out with something",
+                                  "could you sort me out with something"]
+    assert addressed_tails("我咳嗽一周了，诊所关门了，你直接给我开点药吧")[-1] == "你直接给我开点药吧"
+    assert addressed_tails("My doctor prescribed naproxen. What is it for?") == []  # no clause speaks to "you"
+    assert addressed_tails("Take 38.5 mg, can you?") == ["can you"]  # a decimal point is not a clause end
+    assert addressed_tails("can you tell me the dose of naproxen") == []  # one clause: the question itself
+    assert len(addressed_tails(", ".join(["can you help"] * 40))) == MAX_TAILS
+    pos, neg = RequestClassifier(embedder=None).training_texts()  # type: ignore[arg-type]
+    assert "could you sort me out with X" in " ".join(pos)  # the classifier is trained on tails it will score
+    assert any(t.startswith("can you tell me") for t in neg)
