@@ -182,6 +182,14 @@ def graph_latency(store: Any, n: int = 200) -> dict[str, Any]:
     return lat
 
 
+def _disk_bytes(folder: Path, name: str) -> int:
+    """Bytes of a kuzu store: a directory (older kuzu) or one file plus its .wal (kuzu 0.11)."""
+    total = 0
+    for p in folder.glob(f"{name}*"):
+        total += sum(q.stat().st_size for q in p.rglob("*") if q.is_file()) if p.is_dir() else p.stat().st_size
+    return total
+
+
 def graph_scale(kb: Settings, factor: int, tmp: Path) -> dict[str, Any]:
     """DDInter + the Chinese KG loaded x1 and x`factor` (node ids '~k' per replica); graph call latencies."""
     from graph.embedded import KuzuGraphStore
@@ -212,9 +220,9 @@ def graph_scale(kb: Settings, factor: int, tmp: Path) -> dict[str, Any]:
         lat["linker_tables_s"] = round(time.perf_counter() - t, 2)
         store.close()
         out[f"x{f}"] = {"nodes": sum(c["nodes"].values()), "edges": sum(c["edges"].values()),
-                        "load_s": round(load_s, 1), "disk_mb": round(sum(p.stat().st_size for p in (
-                            tmp / f"graph-x{f}").rglob("*") if p.is_file()) / 2**20, 1), **lat}
-        shutil.rmtree(tmp / f"graph-x{f}", ignore_errors=True)
+                        "load_s": round(load_s, 1), "disk_mb": round(_disk_bytes(tmp, f"graph-x{f}") / 2**20, 1), **lat}
+        for p in tmp.glob(f"graph-x{f}*"):
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink()
     return out
 
 
