@@ -34,7 +34,8 @@ def make_vector_store(s: Settings, read_only: bool = False) -> VectorStore:
         from rag.stores.server import QdrantServerStore
 
         key = s.qdrant_api_key.get_secret_value() if s.qdrant_api_key else None
-        return QdrantServerStore(url=s.qdrant_url, api_key=key, collection=s.collection)
+        return QdrantServerStore(url=s.qdrant_url, api_key=key, collection=s.collection,
+                                 shards=s.qdrant_shards, replicas=s.qdrant_replicas)
     from rag.stores.edge import EdgeVectorStore
 
     return EdgeVectorStore(s.edge_path, read_only=read_only)

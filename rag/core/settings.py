@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     qdrant_url: str = "http://localhost:6333"
     qdrant_api_key: SecretStr | None = None
     collection: str = "drug_chunks"
+    qdrant_shards: int = Field(default=1, ge=1, description="shards of a collection drugrag creates on a Qdrant "
+                               "server (a cluster spreads them over its nodes); an existing collection keeps its own")
+    qdrant_replicas: int = Field(default=1, ge=1, description="copies of each shard on a Qdrant cluster")
     neo4j_uri: str = "bolt://localhost:7687"
     neo4j_user: str = "neo4j"
     neo4j_password: SecretStr = SecretStr("drugrag-dev")

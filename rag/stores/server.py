@@ -44,9 +44,11 @@ class QdrantServerStore:
     """VectorStore on a Qdrant collection (`collection`) of a server at `url`, or on a given `client`."""
 
     def __init__(self, url: str | None = None, api_key: str | None = None, collection: str = "drug_chunks",
-                 client: QdrantClient | None = None, timeout: int = 30, upsert_batch: int = 256) -> None:
+                 client: QdrantClient | None = None, timeout: int = 30, upsert_batch: int = 256,
+                 shards: int = 1, replicas: int = 1) -> None:
         self.collection = collection
         self.upsert_batch = upsert_batch
+        self.shards, self.replicas = shards, replicas  # used when this store creates the collection
         if client is not None:
             self.url = url or "(given client)"
             self.client = client
@@ -119,6 +121,8 @@ class QdrantServerStore:
                 self.collection,
                 vectors_config={DENSE: m.VectorParams(size=dim, distance=m.Distance.COSINE)},
                 sparse_vectors_config={SPARSE: m.SparseVectorParams(modifier=m.Modifier.IDF)},
+                shard_number=self.shards,
+                replication_factor=self.replicas,
             )
             self._exists = True
             indexed = set()

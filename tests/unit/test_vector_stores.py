@@ -432,3 +432,30 @@ def test_local_mode_ranks_like_edge(tmp_path: Path) -> None:
     finally:
         edge.close()
         local.close()
+
+
+def test_server_collection_is_created_with_the_configured_shards_and_replicas(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The settings for moving to a Qdrant cluster reach create_collection (a spy on a real local client)."""
+    from qdrant_client import QdrantClient
+
+    from rag.components import make_vector_store
+    from rag.core.settings import Settings
+
+    client = QdrantClient(":memory:")
+    sent: dict[str, Any] = {}
+    real_create = client.create_collection
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        sent.update(kwargs)
+        return real_create(*args, **kwargs)
+
+    monkeypatch.setattr(client, "create_collection", spy)
+    store = QdrantServerStore(client=client, collection="sharded", shards=3, replicas=2)
+    store.ensure_collection(DIM)
+    assert (sent["shard_number"], sent["replication_factor"]) == (3, 2)
+    assert store.count() == 0
+    s = Settings(vector_backend="qdrant", qdrant_shards=4, qdrant_replicas=2)
+    made = make_vector_store(s)
+    assert isinstance(made, QdrantServerStore) and (made.shards, made.replicas) == (4, 2)
+    with pytest.raises(ValueError):
+        Settings(qdrant_shards=0)
