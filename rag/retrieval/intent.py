@@ -17,7 +17,7 @@ whole question's vector; so the classifier also scores each trailing run of clau
 (`addressed_tails`), and is trained on those tails of its own examples, and the highest score decides.
 
 Prototype vectors are computed once and cached on disk (`cache_dir`, keyed by the embedder's name and a hash of the
-prototype file), so start-up costs one batch the first time only.
+source files and of the texts), so start-up costs one batch the first time only.
 """
 
 from __future__ import annotations
