@@ -135,9 +135,12 @@ def build_in_child(*args: Any, **kw: Any) -> dict[str, Any]:
     proc = ctx.Process(target=_build_child, args=(child, *args), kwargs=kw)
     proc.start()
     child.close()
-    res: dict[str, Any] = parent.recv()
+    try:
+        res: dict[str, Any] = parent.recv()
+    except EOFError:  # the child died before sending (out of memory, a crash in the engine)
+        res = {}
     proc.join()
-    if proc.exitcode:
+    if proc.exitcode or not res:
         raise RuntimeError(f"store build failed (exit code {proc.exitcode})")
     return res
 

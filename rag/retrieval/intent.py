@@ -17,7 +17,7 @@ whole question's vector; so the classifier also scores each trailing run of clau
 (`addressed_tails`), and is trained on those tails of its own examples, and the highest score decides.
 
 Prototype vectors are computed once and cached on disk (`cache_dir`, keyed by the embedder's name and a hash of the
-source files and of the texts), so start-up costs one batch the first time only.
+texts), so start-up costs one batch the first time only.
 """
 
 from __future__ import annotations
@@ -58,8 +58,7 @@ class IntentClassifier:
         if self._matrix is None or self._labels is None:
             with self._lock:
                 if self._matrix is None:
-                    raw = self.path.read_bytes()
-                    data = json.loads(raw)
+                    data = json.loads(self.path.read_bytes())
                     texts: list[str] = []
                     labels: list[str] = []
                     for intent, by_lang in data.items():
@@ -70,7 +69,7 @@ class IntentClassifier:
                                 texts.append(t)
                                 labels.append(intent)
                     self.intents = sorted(set(labels))
-                    m = embed_cached(self.embedder, texts, self.cache_dir, "intent-prototypes", raw)
+                    m = embed_cached(self.embedder, texts, self.cache_dir, "intent-prototypes")
                     self._labels = np.asarray(labels)
                     self._matrix = m
                     log.info("intent classifier: %d prototypes, %d intents", len(texts), len(self.intents))
@@ -103,12 +102,11 @@ class IntentClassifier:
         return {k: float(v) for k, v in zip(keys, p, strict=True)}
 
 
-def embed_cached(embedder: Embedder, texts: list[str], cache_dir: Path | None, name: str, *keys: bytes) -> np.ndarray:
-    """Query embeddings of fixed training texts, cached on disk by the embedder's name, the source files and the
-    texts themselves (so a change in how they are composed is never served stale vectors)."""
+def embed_cached(embedder: Embedder, texts: list[str], cache_dir: Path | None, name: str) -> np.ndarray:
+    """Query embeddings of fixed training texts, cached on disk by the embedder's name and the texts themselves (so
+    a change in the source files or in how the texts are composed is never served stale vectors)."""
     h = hashlib.sha1(embedder.name.encode())
-    for k in (*keys, "\n".join(texts).encode()):
-        h.update(k)
+    h.update("\n".join(texts).encode())
     f = cache_dir / f"{name}-{h.hexdigest()[:16]}.npy" if cache_dir else None
     if f is not None and f.exists():
         m = np.load(f)
@@ -192,8 +190,7 @@ class RequestClassifier:
                     from sklearn.linear_model import LogisticRegression
 
                     pos, neg = self.training_texts()
-                    x = embed_cached(self.embedder, pos + neg, self.cache_dir, "rx-training",
-                                     self.frames.read_bytes(), self.prototypes.read_bytes())
+                    x = embed_cached(self.embedder, pos + neg, self.cache_dir, "rx-training")
                     y = np.asarray([1] * len(pos) + [0] * len(neg))
                     clf = LogisticRegression(C=self.c, class_weight="balanced", max_iter=3000).fit(x, y)
                     self._b = float(clf.intercept_[0])

@@ -180,8 +180,9 @@ class EntityLinker:
         codes: list[str] = []  # approval numbers the knowledge base does not hold: unknown products
         for m in APPROVAL_NUMBER.finditer(q):  # whole, before its latin half could pass for an unknown name
             code = approval_number(m.group())  # the insert loader keeps it as an alias in this spelling
-            if norm_name(code) in self.keys:
-                add(self._resolve(norm_name(code), m.group()))
+            key = norm_name(code)
+            if key in self.keys:
+                add(self._resolve(key, m.group()))
             else:
                 codes.append(code)
             q = q.replace(m.group(), " ")
