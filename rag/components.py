@@ -66,7 +66,7 @@ def make_embedder(s: Settings) -> Embedder:
         dtype=s.embedding_dtype,
         batch_size=s.embedding_batch_size,
         device=s.embedding_device,
-        cache_path=s.home / "cache" / "embeddings.sqlite",
+        cache_path=s.embedding_cache_file,
         backend=s.embedding_backend,
         quantize=s.embedding_quantize,
         home=s.machine_cache,

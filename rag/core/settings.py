@@ -59,8 +59,8 @@ class Settings(BaseSettings):
     home: Path = Field(default_factory=_default_home, description="embedded stores, model cache, ingest reports")
     data_dir: Path = Field(default_factory=_default_data_dir, description="source data root")
     machine_cache: Path = Field(default_factory=_default_machine_cache, description="per-machine facts shared by "
-                                "every home: the embedding-backend calibration (keyed by CPU, flags, versions) and "
-                                "the ONNX export of the model")
+                                "every home: the embedding-backend calibration (keyed by CPU, flags, versions), "
+                                "the ONNX export of the model and the passage-vector cache")
 
     # sources to ingest (paths relative to data_dir unless absolute); empty string disables one
     openfda_paths: list[str] = ["openfda"]
@@ -102,6 +102,9 @@ class Settings(BaseSettings):
         default="int8", description="onnx backend: int8 = dynamic per-channel int8 weights, none = fp32")
     embedding_threads: int | None = Field(default=None, description="ONNX Runtime intra-op threads (None: all cores)")
     embedding_batch_size: int = 32
+    embedding_cache_path: Path | None = Field(
+        default=None, description="sqlite cache of passage vectors (keyed by model, weights, window, backend and "
+        "text); None = <machine_cache>/cache/embeddings.sqlite, shared by every home on this machine")
     embedding_device: str = "cpu"
     embedding_build_tool: str = Field(
         default="", description="the offline builder `drugrag setup` runs "
@@ -165,6 +168,10 @@ class Settings(BaseSettings):
     @property
     def embedding_model_path(self) -> str:
         return self.embedding_model or str(self.home / "models" / "multilingual-e5-small")
+
+    @property
+    def embedding_cache_file(self) -> Path:
+        return self.embedding_cache_path or self.machine_cache / "cache" / "embeddings.sqlite"
 
     @property
     def edge_path(self) -> Path:

@@ -44,34 +44,70 @@ class Embedder(Protocol):
 
 
 class EmbeddingCache:
-    """sqlite cache: sha1(model|prompt|max_len|text) → float16 vector. Makes re-ingest after a store wipe cheap."""
+    """sqlite cache: sha1(model|weights fingerprint|max_len|backend|text) → float16 vector.
+
+    By default one file per machine (`<machine_cache>/cache/embeddings.sqlite`, see `Settings.embedding_cache_path`),
+    shared by every knowledge base built here: a second KB over the same labels (the test sessions build several, a
+    user rebuilds after a store wipe) re-embeds nothing. Opened on first use, in WAL mode with a busy timeout, so
+    an ingest in another process can write beside it; a cache that cannot be opened or written (read-only disk) is
+    logged once and skipped, never an ingest error."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), check_same_thread=False)
-        self._db.execute("CREATE TABLE IF NOT EXISTS emb (k TEXT PRIMARY KEY, v BLOB)")
+        self.path = path
+        self._db: sqlite3.Connection | None = None
+        self._broken = False
         self._lock = threading.Lock()
+
+    def _conn(self) -> sqlite3.Connection | None:
+        if self._db is None and not self._broken:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=60)
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("CREATE TABLE IF NOT EXISTS emb (k TEXT PRIMARY KEY, v BLOB)")
+                db.commit()
+                self._db = db
+            except (OSError, sqlite3.Error) as e:
+                self._broken = True
+                log.warning("embedding cache %s unusable (%s): embedding without it", self.path, e)
+        return self._db
 
     def get_many(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
         with self._lock:
-            for i in range(0, len(keys), 500):
-                part = list(keys[i: i + 500])
-                q = f"SELECT k, v FROM emb WHERE k IN ({','.join('?' * len(part))})"
-                for k, v in self._db.execute(q, part):
-                    out[k] = np.frombuffer(v, dtype=np.float16).astype(np.float32)
+            db = self._conn()
+            if db is None:
+                return out
+            try:
+                for i in range(0, len(keys), 500):
+                    part = list(keys[i: i + 500])
+                    q = f"SELECT k, v FROM emb WHERE k IN ({','.join('?' * len(part))})"
+                    for k, v in db.execute(q, part):
+                        out[k] = np.frombuffer(v, dtype=np.float16).astype(np.float32)
+            except sqlite3.Error as e:
+                log.warning("embedding cache %s unreadable (%s): embedding without it", self.path, e)
+                return {}
         return out
 
     def put_many(self, items: dict[str, np.ndarray]) -> None:
         with self._lock:
-            self._db.executemany(
-                "INSERT OR REPLACE INTO emb (k, v) VALUES (?, ?)",
-                [(k, v.astype(np.float16).tobytes()) for k, v in items.items()],
-            )
-            self._db.commit()
+            db = self._conn()
+            if db is None:
+                return
+            try:
+                db.executemany(
+                    "INSERT OR REPLACE INTO emb (k, v) VALUES (?, ?)",
+                    [(k, v.astype(np.float16).tobytes()) for k, v in items.items()],
+                )
+                db.commit()
+            except sqlite3.Error as e:
+                log.warning("embedding cache %s not written (%s)", self.path, e)
 
     def close(self) -> None:
-        self._db.close()
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
 
 
 def native_bf16() -> bool:
@@ -169,6 +205,7 @@ class SentenceTransformerEmbedder:
         self._runner: Runner | None = None
         self._lock = threading.Lock()
         self._cache = EmbeddingCache(cache_path) if cache_path else None
+        self._model_fp: str | None = None
 
     def _pinned_kind(self) -> str | None:
         if self.backend_setting == "torch":
@@ -209,6 +246,16 @@ class SentenceTransformerEmbedder:
         self.calibration = {**record, "cached": False}
         return runner
 
+    def _fingerprint(self) -> str:
+        """The model's weights (names, sizes, mtimes) for the cache key: a model rebuilt in place is never served
+        the old model's vectors from the machine-wide cache."""
+        if self._model_fp is None:
+            from rag.retrieval.onnx_export import model_fingerprint
+
+            d = Path(self.name)
+            self._model_fp = model_fingerprint(d) if d.is_dir() else ""
+        return self._model_fp
+
     @property
     def backend(self) -> str:
         """The backend in use (loads the model): torch-fp32, torch-bf16, onnx-fp32 or onnx-int8."""
@@ -229,7 +276,7 @@ class SentenceTransformerEmbedder:
         full = [self.passage_prompt + t for t in texts]
         if not full:
             return np.zeros((0, self.dim), dtype=np.float32)
-        tag = f"{self.name}|{self.max_seq_length}|{self.backend}|"
+        tag = f"{self.name}|{self._fingerprint()}|{self.max_seq_length}|{self.backend}|"
         keys = [hashlib.sha1((tag + t).encode()).hexdigest() for t in full]
         first = dict.fromkeys(keys)  # distinct keys, in order
         text_of = dict(zip(keys, full, strict=True))

@@ -162,6 +162,43 @@ def test_identical_passages_are_embedded_once(tmp_path) -> None:
     assert fake.calls == [3, 3]  # dedup without a cache too
 
 
+def test_one_machine_cache_serves_every_home_and_a_rebuilt_model_misses(tmp_path) -> None:
+    from rag.components import make_embedder
+    from rag.core.settings import Settings
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    (model / "model.safetensors").write_bytes(b"w" * 10)
+    fake = FakeRunner("onnx-int8", 0.0)
+
+    def embedder(home: str):
+        s = Settings(home=tmp_path / home, machine_cache=tmp_path / "machine", embedding_model=str(model))
+        assert s.embedding_cache_file == tmp_path / "machine" / "cache" / "embeddings.sqlite"
+        e = make_embedder(s)
+        e._runner = fake  # type: ignore[attr-defined]
+        return e
+
+    texts = ["warfarin | Interactions: aspirin", "naproxen | Dosage: 250 mg"]
+    embedder("kb1").embed_passages(texts)
+    second = embedder("kb2")  # another knowledge base on the same machine
+    second.embed_passages(texts)
+    assert fake.calls == [2] and second.last_stats["embedded"] == 0
+    (model / "model.safetensors").write_bytes(b"w" * 11)  # the model rebuilt in place: its old vectors are stale
+    embedder("kb3").embed_passages(texts)
+    assert fake.calls == [2, 2]
+
+
+def test_an_unwritable_cache_is_skipped_not_fatal(tmp_path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    e = SentenceTransformerEmbedder("/models/none", cache_path=blocker / "cache" / "emb.sqlite", home=tmp_path)
+    fake = FakeRunner("onnx-int8", 0.0)
+    e._runner = fake
+    assert e.embed_passages(["a", "b"]).shape[0] == 2 and e.embed_passages(["a"]).shape[0] == 1
+    assert fake.calls == [2, 1]
+
+
 def test_read_pooling_accepts_only_plain_transformer_pooling(tmp_path) -> None:
     def model(modules: list[dict], pool: dict | None) -> Path:
         d = tmp_path / str(len(list(tmp_path.iterdir())))
