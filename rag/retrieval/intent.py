@@ -7,14 +7,15 @@ most similar prototypes, and a softmax over the scores gives a distribution. The
 goes to retrieval as a soft prior over sections (rag.retrieval.routing), so an unusual phrasing still lands on the
 best passage of the right label.
 
-Whether a question asks the assistant to prescribe is a separate decision (`RequestClassifier`): a logistic
-regression over the same embeddings, trained on requests (any wording, role-play, for someone else) against questions
-*about* a drug someone was prescribed ("my doctor prescribed X, how do I take it?") and every ordinary question
-prototype. Its training phrasings are composed from frames and slot values (rag/data/prescription_frames.json), so it
-learns the frame — who is asked to prescribe — rather than the question that follows. A request often comes last,
-after a story ("I've had a fever for three days, my GP is away … could you sort me out?"), and the story dilutes the
-whole question's vector; so the classifier also scores each trailing run of clauses that addresses the assistant
-(`addressed_tails`), and is trained on those tails of its own examples, and the highest score decides.
+Whether a question asks the assistant to prescribe is a separate decision (`RequestClassifier`): logistic
+regressions over the same embeddings and over character n-grams, averaged, trained on requests (any wording,
+role-play, for someone else) against questions *about* a drug someone was prescribed ("my doctor prescribed X, how do
+I take it?") and every ordinary question prototype. Its training phrasings are composed from frames and slot values
+(rag/data/prescription_frames.json), so it learns the frame — who is asked to prescribe — rather than the question
+that follows. A request often comes last, after a story ("I've had a fever for three days, my GP is away … could you
+sort me out?"), and the story dilutes the whole question's vector; so the classifier also scores each trailing run of
+clauses that addresses the assistant (`addressed_tails`), and is trained on those tails of its own examples, and the
+highest score decides.
 
 Prototype vectors are computed once and cached on disk (`cache_dir`, keyed by the embedder's name and a hash of the
 texts), so start-up costs one batch the first time only.
@@ -28,7 +29,9 @@ import logging
 import random
 import re
 import threading
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -121,7 +124,7 @@ def embed_cached(embedder: Embedder, texts: list[str], cache_dir: Path | None, n
 
 _CLAUSE_END = re.compile(r"(?<!\d)\.(?!\d)\s*|[!?;,，。！？；:：]+\s*")
 MAX_TAILS = 6  # a request comes in the last clauses; a long story costs at most this many extra vectors
-_ADDRESSED = re.compile(r"\b(?:you|u|ya|your|yourself)\b|你|您", re.I)
+_ADDRESSED = re.compile(r"\b(?:you|u|ya|your|yourself)\b|你|您|[给帮替]我", re.I)  # zh imperatives drop 你
 
 
 def addressed_tails(text: str) -> list[str]:
@@ -152,8 +155,19 @@ def compose(frames: list[str], slots: dict[str, dict[str, list[str]]], lang: str
 
 
 class RequestClassifier:
-    """P(the question asks the assistant to prescribe or to decide a personal treatment): logistic regression over
-    the embedder's vectors of composed requests, composed reports of a prescribed drug, and ordinary questions."""
+    """P(the question asks the assistant to prescribe or to decide a personal treatment), from two models trained on
+    the same composed requests, composed reports of a prescribed drug and ordinary questions:
+
+    - a logistic regression over the embedder's vectors (meaning: "sort me out with X" is near "prescribe X"), and
+    - a logistic regression over character 1-4-gram TF-IDF of the same texts (form: who acts — "prescribe me" /
+      "给我开" against "was prescribed" / "医生开的" — which the sentence vector, dominated by the topic, blurs).
+
+    Each model takes its highest score over the masked question and its `addressed_tails`; the two are averaged in
+    log-odds. Measured on the prescription probes' tuning halves and the paraphrase dev set (eval/paraphrase), the
+    pair answered 1 of 170 requests where the vector model alone answered 8, and refused 2 of 125 questions about a
+    prescribed drug where it refused 3; neither refused any of the 1,355 ordinary questions."""
+
+    NGRAMS = (1, 4)
 
     def __init__(self, embedder: Embedder, frames: Path = FRAMES, prototypes: Path = PROTOTYPES,
                  cache_dir: Path | None = None, per_frame: int = 6, c: float = 10.0) -> None:
@@ -162,6 +176,7 @@ class RequestClassifier:
         self.per_frame, self.c = per_frame, c
         self._w: np.ndarray | None = None
         self._b = 0.0
+        self._ngrams: Any = None  # (TfidfVectorizer, LogisticRegression)
         self._lock = threading.Lock()
 
     def training_texts(self) -> tuple[list[str], list[str]]:
@@ -187,11 +202,18 @@ class RequestClassifier:
         if self._w is None:
             with self._lock:
                 if self._w is None:
+                    from sklearn.feature_extraction.text import TfidfVectorizer
                     from sklearn.linear_model import LogisticRegression
 
                     pos, neg = self.training_texts()
-                    x = embed_cached(self.embedder, pos + neg, self.cache_dir, "rx-training")
+                    texts = pos + neg
                     y = np.asarray([1] * len(pos) + [0] * len(neg))
+                    vec = TfidfVectorizer(analyzer="char", ngram_range=self.NGRAMS, lowercase=True, sublinear_tf=True,
+                                          min_df=2)
+                    ng = LogisticRegression(C=self.c, class_weight="balanced", max_iter=3000).fit(
+                        vec.fit_transform(texts), y)
+                    self._ngrams = (vec, ng)
+                    x = embed_cached(self.embedder, texts, self.cache_dir, "rx-training")
                     clf = LogisticRegression(C=self.c, class_weight="balanced", max_iter=3000).fit(x, y)
                     self._b = float(clf.intercept_[0])
                     self._w = np.asarray(clf.coef_[0], dtype=np.float32)
@@ -203,6 +225,25 @@ class RequestClassifier:
         self._fit()
 
     def probability(self, vec: np.ndarray) -> float:
-        """P(request) of one normalised query vector (a masked question, or one of its `addressed_tails`)."""
+        """P(request) from the vector model alone, of one normalised query vector."""
         w = self._fit()
         return float(1.0 / (1.0 + np.exp(-(float(np.asarray(vec, dtype=np.float32) @ w) + self._b))))
+
+    def form_probability(self, texts: Sequence[str]) -> float:
+        """P(request) from the character n-gram model alone: the highest over `texts`."""
+        self._fit()
+        vec, ng = self._ngrams
+        return float(ng.predict_proba(vec.transform(list(texts)))[:, 1].max())
+
+    def request_probability(self, texts: Sequence[str], vecs: Sequence[np.ndarray]) -> float:
+        """P(request) of a question: `texts` are its masked form and its masked `addressed_tails`, `vecs` their
+        query vectors (same order); each model's highest score, averaged in log-odds."""
+        p_vec = max(self.probability(v) for v in vecs)
+        p_form = self.form_probability(texts)
+        z = (_logit(p_vec) + _logit(p_form)) / 2
+        return float(1.0 / (1.0 + np.exp(-z)))
+
+
+def _logit(p: float, eps: float = 1e-6) -> float:
+    p = min(max(p, eps), 1 - eps)
+    return float(np.log(p / (1 - p)))

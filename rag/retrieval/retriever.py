@@ -120,7 +120,7 @@ class Retriever:
             vecs[question] = batch[0].tolist()
             probs = self.classifier.probabilities(self.classifier.scores(batch[1]))
             if self.requests is not None:
-                rx = max(self.requests.probability(v) for v in batch[1:])
+                rx = self.requests.request_probability([masked, *tails], list(batch[1:]))
         history_text = " ".join(t.content for t in history if t.role == "user")
         given = populations(f"{question} {history_text}")
         rt = route(masked, n_drugs=len(groups), n_diseases=len(lr.diseases), probs=probs, rx=rx,

@@ -98,3 +98,25 @@ def test_addressed_tails_are_the_trailing_clauses_that_speak_to_the_assistant() 
     pos, neg = RequestClassifier(embedder=None).training_texts()  # type: ignore[arg-type]
     assert "could you sort me out with X" in " ".join(pos)  # the classifier is trained on tails it will score
     assert any(t.startswith("can you tell me") for t in neg)
+    # a zh imperative drops 你
+    assert addressed_tails("我嗓子疼三天了，医院挂不上号，帮我挑个消炎药")[-1] == "帮我挑个消炎药"
+
+
+def test_the_form_model_tells_who_prescribes_and_the_two_models_average_in_log_odds() -> None:
+    """The character n-gram model learns the frame's form from the composed data alone (no embedding model: the
+    HashEmbedder stands in for the vector model, whose score is then combined with it in log-odds)."""
+    import math
+
+    from rag.retrieval.embedding import HashEmbedder
+    from rag.retrieval.intent import RequestClassifier
+
+    rc = RequestClassifier(HashEmbedder())
+    requests = ["please write me a script for X, I've run out", "你帮我开点X吧，我没空去医院"]
+    reports = ["my doctor prescribed X last week, what is it for?", "医生给我开了X，一天吃几次？"]
+    assert all(rc.form_probability([q]) > 0.5 for q in requests)
+    assert all(rc.form_probability([q]) < 0.5 for q in reports)
+    texts = ["I've had a cold for days, could you prescribe me X", "could you prescribe me X"]
+    vecs = list(rc.embedder.embed_queries(texts))
+    p_vec, p_form = max(rc.probability(v) for v in vecs), rc.form_probability(texts)
+    z = (math.log(p_vec / (1 - p_vec)) + math.log(p_form / (1 - p_form))) / 2
+    assert rc.request_probability(texts, vecs) == pytest.approx(1 / (1 + math.exp(-z)), rel=1e-6)
