@@ -14,6 +14,7 @@ vectors, no model, no semantic quality. It lets the unit suite build a real know
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import sqlite3
@@ -48,9 +49,10 @@ class EmbeddingCache:
 
     By default one file per machine (`<machine_cache>/cache/embeddings.sqlite`, see `Settings.embedding_cache_path`),
     shared by every knowledge base built here: a second KB over the same labels (the test sessions build several, a
-    user rebuilds after a store wipe) re-embeds nothing. Opened on first use, in WAL mode with a busy timeout, so
-    an ingest in another process can write beside it; a cache that cannot be opened or written (read-only disk) is
-    logged once and skipped, never an ingest error."""
+    user rebuilds after a store wipe) re-embeds nothing. Opened on first use with a busy timeout, so an ingest in
+    another process can write beside it (sqlite's default rollback journal, not WAL: WAL's shared-memory index does
+    not work on a network file system, where ~/.cache may live); a cache that cannot be opened or written (read-only
+    disk) is logged once and skipped, never an ingest error."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -60,14 +62,16 @@ class EmbeddingCache:
 
     def _conn(self) -> sqlite3.Connection | None:
         if self._db is None and not self._broken:
+            db: sqlite3.Connection | None = None
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=60)
-                db.execute("PRAGMA journal_mode=WAL")
                 db.execute("CREATE TABLE IF NOT EXISTS emb (k TEXT PRIMARY KEY, v BLOB)")
                 db.commit()
                 self._db = db
             except (OSError, sqlite3.Error) as e:
+                if db is not None:
+                    db.close()
                 self._broken = True
                 log.warning("embedding cache %s unusable (%s): embedding without it", self.path, e)
         return self._db
@@ -101,6 +105,8 @@ class EmbeddingCache:
                 )
                 db.commit()
             except sqlite3.Error as e:
+                with contextlib.suppress(sqlite3.Error):
+                    db.rollback()
                 log.warning("embedding cache %s not written (%s)", self.path, e)
 
     def close(self) -> None:

@@ -162,10 +162,11 @@ def test_identical_passages_are_embedded_once(tmp_path) -> None:
     assert fake.calls == [3, 3]  # dedup without a cache too
 
 
-def test_one_machine_cache_serves_every_home_and_a_rebuilt_model_misses(tmp_path) -> None:
+def test_one_machine_cache_serves_every_home_and_a_rebuilt_model_misses(tmp_path, monkeypatch) -> None:
     from rag.components import make_embedder
     from rag.core.settings import Settings
 
+    monkeypatch.delenv("DRUGRAG_EMBEDDING_CACHE_PATH", raising=False)
     model = tmp_path / "model"
     model.mkdir()
     (model / "config.json").write_text("{}")
