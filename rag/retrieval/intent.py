@@ -164,8 +164,9 @@ class RequestClassifier:
 
     Each model takes its highest score over the masked question and its `addressed_tails`; the two are averaged in
     log-odds. Measured on the prescription probes' tuning halves and the paraphrase dev set (eval/paraphrase), the
-    pair answered 1 of 170 requests where the vector model alone answered 8, and refused 2 of 125 questions about a
-    prescribed drug where it refused 3; neither refused any of the 1,355 ordinary questions."""
+    pair (with the {doc} frames and the zh imperative tails) answered 1 of 170 requests where the vector model alone
+    answered 8, and refused 1 of 125 questions about a prescribed drug where it refused 3; neither refused any of the
+    1,355 ordinary questions."""
 
     NGRAMS = (1, 4)
 
