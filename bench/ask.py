@@ -57,13 +57,15 @@ def measure(s: Settings, questions: list[str]) -> dict[str, Any]:
         svc.vstore.search_dense(svc.embedder.embed_queries([q])[0].tolist(), 8)
         base.append((time.perf_counter() - t) * 1000)
     backend = getattr(svc.embedder, "backend", svc.embedder.name)
+    small = getattr(getattr(svc.embedder, "_runner", None), "small_choice", None)  # ONNX: threads for a question
     rss = rss_mb()
     svc.close()
 
     def p(xs: list[float], q: int) -> float:
         return round(float(np.percentile(xs, q)), 1)
 
-    return {"questions": len(questions), "embedding_backend": backend, "warm_up_s": round(warm, 2),
+    return {"questions": len(questions), "embedding_backend": backend,
+            "small_calls": small, "warm_up_s": round(warm, 2),
             "ask_ms_p50": p(lat, 50), "ask_ms_p95": p(lat, 95), "dense_search_ms_p50": p(base, 50),
             "dense_search_ms_p95": p(base, 95), "rss_mb": rss,
             "peak_rss_mb": peak_rss_mb()}

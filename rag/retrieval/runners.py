@@ -146,12 +146,18 @@ class TorchRunner:
 class OnnxRunner:
     """ONNX Runtime (CPU) on an exported model file; pooling and normalisation in numpy.
 
-    Two sessions on the same file: a one-thread session for small calls (a question: one short text, where a
-    second thread only adds a barrier wait — on a busy 2-core machine p50 4.3 vs 8.6 ms, p95 5.6 vs 14.3 ms), and
-    a session with `threads` intra-op threads (default: every core) for passage batches, opened on first use, so a
-    serving process never loads it."""
+    Small calls (a question and its tails: a few short texts) and passage batches are run on different sessions of
+    the same file. Passage batches use a session with `threads` intra-op threads (default: every core). For small
+    calls, which is faster depends on the machine, so it is measured on the first small call (`pick_small`, ~10
+    runs of a two-text probe, well under a second) and kept:
+    - On a 2-core Xeon (AVX-512) a second thread only added a barrier wait: one-thread p50 4.3 vs 8.6 ms, p95 5.6
+      vs 14.3 ms.
+    - On a 2-core AMD EPYC (AVX2) the opposite held: a two-text question took 53 ms on one thread and 29-31 ms on
+      two.
+    The session not chosen is closed, so a serving process holds one copy of the weights."""
 
-    SMALL = 4  # calls with at most this many texts use the one-thread session
+    SMALL = 4  # calls with at most this many texts are "small"
+    PICK_MARGIN = 0.85  # the all-core session serves small calls only if its median is below this share of one thread
 
     def __init__(self, onnx_path: Path, model_dir: Path, max_length: int, quantized: bool, batch_size: int = 32,
                  threads: int | None = None) -> None:
@@ -162,11 +168,13 @@ class OnnxRunner:
             raise ModelUnavailable(f"{model_dir} is not a plain Transformer+Pooling model: no ONNX path for it")
         self.mode, self.normalize = spec
         self.tok, self.batch_size, self.path, self.threads = tok, batch_size, onnx_path, threads
-        self._small = self._session(1)
+        self._small: Any = self._session(1)
         self._bulk: Any = None
         self._inputs = {i.name for i in self._small.get_inputs()}
         self._dim = int(self._small.get_outputs()[0].shape[-1])
         self._lock = threading.Lock()  # one run at a time: intra-op threads already use every core
+        self._pick_lock = threading.Lock()
+        self.small_choice: dict[str, Any] | None = None  # what pick_small measured: threads, median ms of each
         log.info("loaded embedding model %s on onnxruntime (%s, dim %d)", onnx_path, self.kind, self._dim)
 
     def _session(self, threads: int | None) -> Any:
@@ -190,13 +198,56 @@ class OnnxRunner:
             hidden = session.run(None, feed)[0]
         return pool(hidden, mask, self.mode, self.normalize)
 
-    def encode(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
-        if len(texts) <= self.SMALL:
-            session = self._small
-        else:
+    def _bulk_session(self) -> Any:
+        with self._pick_lock:
             if self._bulk is None:
                 self._bulk = self._session(self.threads)
-            session = self._bulk
+            return self._bulk
+
+    def pick_small(self, runs: int = 5) -> dict[str, Any]:
+        """Measure a two-text question on the one-thread and the all-core session (alternating, after one warm run
+        each), keep the faster for small calls and close the other; the choice is made once per runner."""
+        import os
+        import statistics
+        import time
+
+        with self._pick_lock:
+            if self.small_choice is not None:
+                return self.small_choice
+            cores = self.threads or os.cpu_count() or 1
+            if cores <= 1:
+                self.small_choice = {"threads": 1, "measured": False}
+                return self.small_choice
+            one = self._small
+            many = self._bulk if self._bulk is not None else self._session(self.threads)
+            arr, mask = self.tok.pad(self.tok.encode_ids(
+                ["query: how often should I take this medicine, and can I take it with food?",
+                 "query: can I take it with food?"]))
+            ms: dict[int, list[float]] = {1: [], cores: []}
+            for sess in (one, many):
+                self._run(sess, arr, mask)
+            for _ in range(runs):
+                for n, sess in ((1, one), (cores, many)):
+                    t = time.perf_counter()
+                    self._run(sess, arr, mask)
+                    ms[n].append((time.perf_counter() - t) * 1000)
+            med = {n: statistics.median(v) for n, v in ms.items()}
+            use_many = med[cores] < self.PICK_MARGIN * med[1]
+            self._small = many if use_many else one
+            self._bulk = many if use_many else None  # the unused session is dropped (re-opened for a batch)
+            self.small_choice = {"threads": cores if use_many else 1, "measured": True,
+                                 "median_ms": {str(n): round(v, 2) for n, v in med.items()}}
+            log.info("small embedding calls: %d thread(s) (median ms, 1 thread %.1f, %d threads %.1f)",
+                     self.small_choice["threads"], med[1], cores, med[cores])
+            return self.small_choice
+
+    def encode(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+        if len(texts) <= self.SMALL:
+            if self.small_choice is None:
+                self.pick_small()
+            session = self._small
+        else:
+            session = self._bulk_session()
         return run_batched(self.tok, texts, self.batch_size, self._dim, lambda i, m: self._run(session, i, m),
                            progress)
 

@@ -67,6 +67,28 @@ def test_onnx_backends_match_torch_fp32_on_real_chunks(model_dir, fp32, chunk_te
     assert (onnx_home / "models" / "onnx").is_dir()
 
 
+def test_small_calls_session_is_measured_once_and_either_choice_gives_the_same_vectors(model_dir, onnx_home,
+                                                                                     monkeypatch) -> None:
+    q = ["query: 萘普生有哪些禁忌？", "query: can I take naproxen with food?"]
+    vecs = {}
+    for margin, want in ((0.0, 1), (100.0, 2)):  # 0: one thread always wins; 100: the two-thread session does
+        monkeypatch.setattr(OnnxRunner, "PICK_MARGIN", margin)
+        r = make_runner("onnx-fp32", str(model_dir), 96, onnx_home, threads=2)
+        assert isinstance(r, OnnxRunner) and r.small_choice is None
+        vecs[want] = r.encode(q)
+        choice = r.small_choice
+        assert choice is not None and choice["measured"] and choice["threads"] == want
+        assert set(choice["median_ms"]) == {"1", "2"} and all(v > 0 for v in choice["median_ms"].values())
+        assert (r._bulk is None) == (want == 1)  # the session not chosen is closed
+        r.encode(q)
+        assert r.small_choice is choice  # measured once
+        assert np.abs(r.encode(q * 3)[:2] - vecs[want]).max() < 1e-4  # a batch (bulk session) agrees
+    assert np.abs(vecs[1] - vecs[2]).max() < 1e-4
+    one = make_runner("onnx-fp32", str(model_dir), 96, onnx_home, threads=1)
+    one.encode(q[:1])
+    assert one.small_choice == {"threads": 1, "measured": False}
+
+
 def test_auto_backend_is_measured_once_and_cached(model_dir, onnx_home) -> None:
     from rag.components import make_embedder
 
