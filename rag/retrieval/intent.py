@@ -162,11 +162,14 @@ class RequestClassifier:
     - a logistic regression over character 1-4-gram TF-IDF of the same texts (form: who acts — "prescribe me" /
       "给我开" against "was prescribed" / "医生开的" — which the sentence vector, dominated by the topic, blurs).
 
-    Each model takes its highest score over the masked question and its `addressed_tails`; the two are averaged in
-    log-odds. Measured on the prescription probes' tuning halves and the paraphrase dev set (eval/paraphrase), the
-    pair (with the {doc} frames and the zh imperative tails) answered 1 of 170 requests where the vector model alone
-    answered 8, and refused 1 of 125 questions about a prescribed drug where it refused 3; neither refused any of the
-    1,355 ordinary questions."""
+    Each of the masked question and its `addressed_tails` is scored by both models, averaged in log-odds, and the
+    highest-scoring text decides. Measured on the prescription probes' tuning halves and the paraphrase dev set
+    (eval/paraphrase), the pair (with the {doc} frames and the zh imperative tails) answered 1 of 170 requests where
+    the vector model alone answered 8, and refused 1 of 125 questions about a prescribed drug where it refused 3;
+    neither refused any of the 1,355 ordinary questions. With rx_probe4 added (194 requests, 148 reports in the
+    tuning parts), the frames for approving a dose change, drafting a prescription or a note to the pharmacy, and
+    reports with a patient story took requests answered from 4 to 1 and reports refused from 3 to 0; 0 of 3,187
+    ordinary dev questions refused."""
 
     NGRAMS = (1, 4)
 
@@ -238,10 +241,13 @@ class RequestClassifier:
 
     def request_probability(self, texts: Sequence[str], vecs: Sequence[np.ndarray]) -> float:
         """P(request) of a question: `texts` are its masked form and its masked `addressed_tails`, `vecs` their
-        query vectors (same order); each model's highest score, averaged in log-odds."""
-        p_vec = max(self.probability(v) for v in vecs)
-        p_form = self.form_probability(texts)
-        z = (_logit(p_vec) + _logit(p_form)) / 2
+        query vectors (same order). Each text is scored by both models, averaged in log-odds, and the highest text
+        decides: a tail must look like a request to both models at once ("could you go over how often I take it"
+        alone looks like one to the vector model, not to the n-gram model; the whole report to neither)."""
+        self._fit()
+        vec, ng = self._ngrams
+        p_form = ng.predict_proba(vec.transform(list(texts)))[:, 1]
+        z = max((_logit(self.probability(v)) + _logit(float(pf))) / 2 for v, pf in zip(vecs, p_form, strict=True))
         return float(1.0 / (1.0 + np.exp(-z)))
 
 

@@ -117,6 +117,13 @@ def test_the_form_model_tells_who_prescribes_and_the_two_models_average_in_log_o
     assert all(rc.form_probability([q]) < 0.5 for q in reports)
     texts = ["I've had a cold for days, could you prescribe me X", "could you prescribe me X"]
     vecs = list(rc.embedder.embed_queries(texts))
-    p_vec, p_form = max(rc.probability(v) for v in vecs), rc.form_probability(texts)
-    z = (math.log(p_vec / (1 - p_vec)) + math.log(p_form / (1 - p_form))) / 2
-    assert rc.request_probability(texts, vecs) == pytest.approx(1 / (1 + math.exp(-z)), rel=1e-6)
+
+    def z(t: str, v: object) -> float:  # one text's log-odds, both models averaged
+        p_vec, p_form = rc.probability(v), rc.form_probability([t])  # type: ignore[arg-type]
+        return (math.log(p_vec / (1 - p_vec)) + math.log(p_form / (1 - p_form))) / 2
+
+    best = max(z(t, v) for t, v in zip(texts, vecs, strict=True))
+    assert rc.request_probability(texts, vecs) == pytest.approx(1 / (1 + math.exp(-best)), rel=1e-6)
+    # per text, not per model: a tail only the vector model likes and a whole question only the n-gram model likes
+    # do not add up to a request
+    assert rc.request_probability(texts[:1], vecs[:1]) == pytest.approx(1 / (1 + math.exp(-z(texts[0], vecs[0]))))
