@@ -108,7 +108,7 @@ class AnswerPipeline:
             except Exception as e:  # noqa: BLE001 - a failed generation falls back to the extractive answer
                 out = self._fallback(base, f"generation error: {e}") if not g.draft.facts else \
                     self._finish(g, '{"status": "answered"}', base)
-        return _done(verify(out, ret.evidence), t0)
+        return _done(note_corrections(verify(out, ret.evidence)), t0)
 
     def stream(self, ret: Retrieval, history: Sequence[Turn] = ()) -> Iterator[Event]:
         t0 = time.perf_counter()
@@ -128,7 +128,7 @@ class AnswerPipeline:
             except Exception as e:  # noqa: BLE001 - a failed generation falls back to the extractive answer
                 out = self._fallback(base, f"generation error: {e}") if not g.draft.facts else \
                     self._finish(g, '{"status": "answered"}', base)
-        final = _done(verify(out, ret.evidence), t0)
+        final = _done(note_corrections(verify(out, ret.evidence)), t0)
         if not shown:
             for fact in final.facts:
                 yield {"event": "fact", "data": {"fact": fact.model_dump(), "citations": [
@@ -141,6 +141,25 @@ class AnswerPipeline:
 def _fact_event(fact: Fact, g: Grounder) -> Event:
     cites = [c.model_dump() for c in g.draft.cites.items if c.id in fact.citations]
     return {"event": "fact", "data": {"fact": fact.model_dump(), "citations": cites}}
+
+
+def note_corrections(ans: Answer) -> Answer:
+    """An answer about a drug whose name was linked through a misspelling says so first, in the question's language,
+    so a near-miss of another name (or an invented one) is never answered as that drug silently."""
+    fixed: dict[str, str] = {}  # misspelling → the first name it was linked to (one mention may link several ids)
+    for lk in ans.metadata.linked:
+        if lk.corrected and lk.type == "Drug":
+            fixed.setdefault(lk.matched, lk.name)
+    if ans.status != "answered" or not fixed:
+        return ans
+    if ans.language == "zh":
+        names = "；".join(f"“{m}”按{n}" for m, n in fixed.items())
+        note = f"（已将{names}理解，这是知识库中最接近的药名；如指其他药物，请核对名称。）"
+    else:
+        names = "; ".join(f'"{m}" as {n}' for m, n in fixed.items())
+        note = f"(Read {names}: the closest names in the knowledge base. If you meant another drug, check the " \
+               "spelling.) "
+    return ans.model_copy(update={"answer": note + ans.answer})
 
 
 def _done(ans: Answer, t0: float) -> Answer:

@@ -22,6 +22,8 @@ class LinkedEntity(BaseModel):
     name: str
     matched: str = Field(description="the text of the question that matched")
     in_labels: bool = Field(default=False, description="the knowledge base holds at least one label for it")
+    corrected: bool = Field(default=False, description="`matched` is a misspelling, linked to the closest name "
+                            "(the answer says so)")
 
 
 class ChunkPayload(TypedDict):

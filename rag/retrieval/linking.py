@@ -12,7 +12,7 @@ import csv
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from rapidfuzz import distance, process
@@ -59,10 +59,12 @@ class Link:
     name: str
     matched: str
     label_ids: list[str] = field(default_factory=list)
+    corrected: bool = False  # linked through the misspelling pass (edit distance), not an exact name
 
     def entity(self) -> LinkedEntity:
         return LinkedEntity(
-            id=self.id, type=self.type, name=self.name, matched=self.matched, in_labels=bool(self.label_ids)
+            id=self.id, type=self.type, name=self.name, matched=self.matched, in_labels=bool(self.label_ids),
+            corrected=self.corrected,
         )
 
 
@@ -242,7 +244,7 @@ class EntityLinker:
                     continue
                 key, sure, close = self._fuzzy(gram, n)
                 if key is not None and sure:
-                    add([lk for lk in self._resolve(key, gram) if lk.type == "Drug"])
+                    add([replace(lk, corrected=True) for lk in self._resolve(key, gram) if lk.type == "Drug"])
                     used.update(span)
                     done = True
                     break

@@ -104,6 +104,19 @@ def test_unknown_drug_is_insufficient_evidence(service):
     assert "fooxaban" in ans.answer
 
 
+def test_a_misspelt_name_is_answered_with_the_correction_said_first(service):
+    en = service.ask("What is naproxne used for?")
+    assert en.status == "answered" and en.citations
+    assert en.answer.startswith('(Read "naproxne" as Naproxen')
+    assert any(lk.corrected and lk.matched == "naproxne" for lk in en.metadata.linked)
+    zh = service.ask("naproxne 有什么副作用？")
+    assert zh.status == "answered" and zh.answer.startswith("（已将“naproxne”按Naproxen理解")
+    exact = service.ask("What is naproxen used for?")
+    assert not any(lk.corrected for lk in exact.metadata.linked) and not exact.answer.startswith("(Read")
+    streamed = [e for e in service.ask_stream("What is naproxne used for?") if e["event"] == "token"]
+    assert "".join(e["data"] for e in streamed).startswith('(Read "naproxne"')
+
+
 def test_a_specialist_named_beside_a_known_drug_is_not_an_unknown_drug(service):
     lr = service.retriever.linker.link("My rheumatologist put me on naproxen, what is it for?")
     assert "naproxen" in [lk.id for lk in lr.drugs] and lr.unlinked == []
