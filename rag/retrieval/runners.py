@@ -154,7 +154,8 @@ class OnnxRunner:
       vs 14.3 ms.
     - On a 2-core AMD EPYC (AVX2) the opposite held: a two-text question took 53 ms on one thread and 29-31 ms on
       two.
-    The session not chosen is closed, so a serving process holds one copy of the weights."""
+    The session not chosen is closed (unless passage batches already use it), so a serving process holds one copy
+    of the weights."""
 
     SMALL = 4  # calls with at most this many texts are "small"
     PICK_MARGIN = 0.85  # the all-core session serves small calls only if its median is below this share of one thread
@@ -219,7 +220,8 @@ class OnnxRunner:
                 self.small_choice = {"threads": 1, "measured": False}
                 return self.small_choice
             one = self._small
-            many = self._bulk if self._bulk is not None else self._session(self.threads)
+            had_bulk = self._bulk is not None  # passage batches already ran (an ingest): keep their session
+            many = self._bulk if had_bulk else self._session(self.threads)
             arr, mask = self.tok.pad(self.tok.encode_ids(
                 ["query: how often should I take this medicine, and can I take it with food?",
                  "query: can I take it with food?"]))
@@ -234,7 +236,7 @@ class OnnxRunner:
             med = {n: statistics.median(v) for n, v in ms.items()}
             use_many = med[cores] < self.PICK_MARGIN * med[1]
             self._small = many if use_many else one
-            self._bulk = many if use_many else None  # the unused session is dropped (re-opened for a batch)
+            self._bulk = many if use_many or had_bulk else None  # else dropped (re-opened for a batch)
             self.small_choice = {"threads": cores if use_many else 1, "measured": True,
                                  "median_ms": {str(n): round(v, 2) for n, v in med.items()}}
             log.info("small embedding calls: %d thread(s) (median ms, 1 thread %.1f, %d threads %.1f)",

@@ -84,6 +84,11 @@ def test_small_calls_session_is_measured_once_and_either_choice_gives_the_same_v
         assert r.small_choice is choice  # measured once
         assert np.abs(r.encode(q * 3)[:2] - vecs[want]).max() < 1e-4  # a batch (bulk session) agrees
     assert np.abs(vecs[1] - vecs[2]).max() < 1e-4
+    monkeypatch.setattr(OnnxRunner, "PICK_MARGIN", 0.0)
+    ingesting = make_runner("onnx-fp32", str(model_dir), 96, onnx_home, threads=2)
+    ingesting.encode(q * 3)  # a passage batch first opens the all-core session
+    ingesting.encode(q)
+    assert ingesting.small_choice["threads"] == 1 and ingesting._bulk is not None  # kept for the next batch
     one = make_runner("onnx-fp32", str(model_dir), 96, onnx_home, threads=1)
     one.encode(q[:1])
     assert one.small_choice == {"threads": 1, "measured": False}
