@@ -352,8 +352,21 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     ap.add_argument("--seed", type=int, default=20261202)
+    ap.add_argument("--probe", help="build only eval/paraphrase/NAME.jsonl from phrasings_NAME.json (label and context "
+                    "questions over the dev half of the drugs, tagged tuning / held_aside by a hash of the question)")
     a = ap.parse_args()
     b = Builder(a.data, a.seed)
+    if a.probe:
+        phr = json.loads((OUT / f"phrasings_{a.probe}.json").read_text(encoding="utf-8"))
+        rng = random.Random(f"{a.seed}-{a.probe}")
+        rows = b.label_questions("dev", phr, rng, reps=2) + b.context_questions("dev", phr, rng)
+        with (OUT / f"{a.probe}.jsonl").open("w", encoding="utf-8") as f:
+            for r in rows:
+                half = "held_aside" if int(hashlib.sha1(r["question"].encode()).hexdigest()[:8], 16) % 2 == 0 else "tuning"
+                r["tags"] = [*r["tags"], half]
+                f.write(json.dumps(r, ensure_ascii=False) + "\n")
+        print(f"{a.probe}: {len(rows)} questions")
+        return
     for part in ("dev", "heldout"):
         src = OUT / f"phrasings_{part}.json"
         if not src.exists():
