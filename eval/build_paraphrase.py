@@ -362,7 +362,8 @@ def main() -> None:
         rows = b.label_questions("dev", phr, rng, reps=2) + b.context_questions("dev", phr, rng)
         with (OUT / f"{a.probe}.jsonl").open("w", encoding="utf-8") as f:
             for r in rows:
-                half = "held_aside" if int(hashlib.sha1(r["question"].encode()).hexdigest()[:8], 16) % 2 == 0 else "tuning"
+                h = int(hashlib.sha1(r["question"].encode()).hexdigest()[:8], 16)
+                half = "held_aside" if h % 2 == 0 else "tuning"
                 r["tags"] = [*r["tags"], half]
                 f.write(json.dumps(r, ensure_ascii=False) + "\n")
         print(f"{a.probe}: {len(rows)} questions")

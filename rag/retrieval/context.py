@@ -24,16 +24,19 @@ class Population:
 
 _I = re.I
 POPULATIONS: tuple[Population, ...] = (
-    Population("renal", re.compile(r"\b(kidneys?|renal|dialysis|creatinine|crcl|e?gfr|nephro\w*)\b|肾|透析", _I),
+    Population("renal", re.compile(r"\b(kidneys?|renal|(?:h[a]?emo|peritoneal )?dialy[sz]\w*|creatinine|crcl|e?gfr|"
+                                    r"nephr\w*|uraemi\w*|uremi\w*)\b|肾|透析|肌酐|尿毒症", _I),
                "renal impairment kidney function creatinine clearance dialysis dose adjustment",
                re.compile(r"renal|kidney|creatinine clearance|dialysis|肾", _I), "kidney problems", "肾功能不全"),
-    Population("hepatic", re.compile(r"\b(liver|hepatic|cirrhosis|hepatitis|transaminases?|alt|ast)\b|肝", _I),
+    Population("hepatic", re.compile(r"\b(liver|hepatic|hepato\w*|cirrho\w*|hepatitis|transaminases?|alt|ast|"
+                                     r"jaundice)\b|肝|转氨酶|黄疸", _I),
                "hepatic impairment liver disease cirrhosis dose adjustment",
                re.compile(r"hepatic|liver|cirrhosis|肝", _I), "liver problems", "肝功能不全"),
     Population("pregnancy", re.compile(r"pregnan|expecting a baby|trying to conceive|trimester|怀孕|孕|妊娠", _I),
                "pregnancy pregnant women fetal risk",
                re.compile(r"pregnan|fetal|fetus|孕|妊娠", _I), "pregnancy", "妊娠期"),
-    Population("lactation", re.compile(r"breast ?feed|breast-feed|nursing|lactat|breast ?milk|哺乳|喂奶|母乳", _I),
+    Population("lactation", re.compile(r"breast[- ]?fe(?:e)?d|breast ?milk|nursing(?! homes?\b| facilit| care\b| staff)"
+                                       r"|lactat|pumping|哺乳|喂奶|母乳|奶水", _I),
                "lactation breastfeeding nursing mothers human milk",
                # "breast" alone is breast cancer in half the oncology labels
                re.compile(r"breast[- ]?(?:feed|fed|milk)|lactat|nursing (?:mothers?|women|infants?)|human milk|"

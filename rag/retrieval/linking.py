@@ -203,13 +203,17 @@ class EntityLinker:
                         i += 1
         words = [w for w in q.split() if not has_cjk(w)]
         left: list[int] = []  # positions of latin words no exact name covered
+        single: dict[int, list[Link]] = {}  # one-word exact names by position ("silver" of "silver sulfadiazne")
         i = 0
         while i < len(words):
             for n in range(min(self.max_words, len(words) - i), 0, -1):
                 gram = " ".join(words[i: i + n])
                 key = gram if gram in self.keys else base_name(gram) if words[i + n - 1] not in TAIL_WORDS else ""
                 if key in self.keys and key not in EN_STOP:
-                    add(self._resolve(key, gram))
+                    found = self._resolve(key, gram)
+                    if n == 1:
+                        single[i] = found
+                    add(found)
                     i += n
                     break
             else:
@@ -217,7 +221,13 @@ class EntityLinker:
                 i += 1
         unlinked: list[str] = codes
         suggestions: list[str] = []
-        for w in self._fuzzy_pass(words, left, add, suggestions):
+
+        def drop(found: list[Link]) -> None:  # an exact one-word name that a misspelt longer name contains
+            gone = {(lk.type, lk.id) for lk in found}
+            links[:] = [lk for lk in links if (lk.type, lk.id) not in gone]
+            seen.difference_update(gone)
+
+        for w in self._fuzzy_pass(words, left, add, suggestions, single, drop):
             unlinked.append(w)
         if not links and not unlinked:  # a Chinese question that names nothing we know: what is left may be a name
             rest = ZH_QUESTION_WORDS.sub(" ", question)
@@ -225,31 +235,42 @@ class EntityLinker:
         return LinkResult(links, unlinked, list(dict.fromkeys(suggestions))[:3])
 
     def _fuzzy_pass(self, words: list[str], left: list[int], add: Callable[[list[Link]], None],
-                    suggestions: list[str]) -> list[str]:
-        """Link confident misspellings among the leftover words; return the name-like words that stay unknown."""
+                    suggestions: list[str], single: dict[int, list[Link]] | None = None,
+                    drop: Callable[[list[Link]], None] | None = None) -> list[str]:
+        """Link confident misspellings among the leftover words; return the name-like words that stay unknown.
+        A multi-word span may take in a word that alone is an exact one-word name (`single`): "silver sulfadiazne"
+        is silver sulfadiazine, and the exact "silver" link is dropped for it."""
         unknown: list[str] = []
         used: set[int] = set()
         lefts = set(left)
+        single = single or {}
         for i in left:
             if i in used:
                 continue
             done = False
             for n in (3, 2, 1):  # a multi-word name first ("trastuzumab emtansin")
-                span = list(range(i, i + n))
-                if not all(j in lefts and j not in used for j in span):
-                    continue
-                gram = " ".join(words[j] for j in span)
-                if not any(is_rare(words[j]) and words[j] not in self.kb_words for j in span) \
-                        or all(words[j] in EN_STOP for j in span):
-                    continue
-                key, sure, close = self._fuzzy(gram, n)
-                if key is not None and sure:
-                    add([replace(lk, corrected=True) for lk in self._resolve(key, gram) if lk.type == "Drug"])
-                    used.update(span)
-                    done = True
+                for start in range(i - n + 1, i + 1):  # every span of n words that covers word i
+                    span = list(range(start, start + n))
+                    if start < 0 or span[-1] >= len(words) or any(j in used for j in span) or not all(
+                            j in lefts or (n > 1 and j in single) for j in span):
+                        continue
+                    gram = " ".join(words[j] for j in span)
+                    if not any(j in lefts and is_rare(words[j]) and words[j] not in self.kb_words for j in span) \
+                            or all(words[j] in EN_STOP for j in span):
+                        continue
+                    key, sure, close = self._fuzzy(gram, n)
+                    if key is not None and sure:
+                        for j in span:
+                            if j in single and drop is not None:
+                                drop(single[j])
+                        add([replace(lk, corrected=True) for lk in self._resolve(key, gram) if lk.type == "Drug"])
+                        used.update(span)
+                        done = True
+                        break
+                    if n == 1:
+                        suggestions.extend(close)
+                if done:
                     break
-                if n == 1:
-                    suggestions.extend(close)
             if not done and i not in used:
                 w = words[i]
                 if w not in EN_STOP and is_rare(w) and w not in self.kb_words \

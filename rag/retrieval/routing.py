@@ -35,9 +35,9 @@ _RULES: list[tuple[str, str, list[str]]] = [
     (
         "pediatric",
         r"\bchild|pediatric|paediatric|infant|kids?\b|儿童|小儿|婴|幼儿|孩子",
-        ["pediatric", "dosage", "warnings"],
+        ["pediatric", "warnings", "dosage"],
     ),
-    ("geriatric", r"elderly|geriatric|older (adult|patient|people)|老年|老人", ["geriatric", "dosage", "warnings"]),
+    ("geriatric", r"elderly|geriatric|older (adult|patient|people)|老年|老人", ["geriatric", "warnings", "dosage"]),
     ("overdosage", r"overdos|too much|taken too many|过量|吃多了|服多了", ["overdosage", "warnings"]),
     (
         "adverse_reactions",
@@ -48,7 +48,7 @@ _RULES: list[tuple[str, str, list[str]]] = [
         "dosage",
         r"\bdos(e|es|age|ing)\b|how (much|many|often|long|to (take|use))|how (should|do|can|would) (i|you|we|"
         r"he|she|they) (take|use|give)|administ|max(imum)? daily|剂量|用法|用量|怎么(吃|服|用)|如何(服用|使用)|一次|"
-        r"一日|每天|几次|多少",
+        r"一日|每天|几次|多少|减量|加量|减半",
         ["dosage"],
     ),
     ("warnings", r"warning|precaution|caution|careful|注意事项|注意|警告|慎用", ["warnings", "boxed_warning"]),
@@ -63,7 +63,7 @@ _RULES: list[tuple[str, str, list[str]]] = [
         "indications",
         r"used for|use[ds]? of|what is .+ for|indicat|treat|purpose|good for|what does .+ do|适应症|适应证|适应|"
         r"功能主治|"
-        r"主治|主要用于|治疗|用途|治什么|干什么|有什么用|作用|功效|用于",
+        r"主治|主要用于|治疗|用途|治什么|干什么|有什么用|(?<!副)作用|功效|用于",
         ["indications"],
     ),
     (
@@ -196,10 +196,14 @@ def route(question: str, n_drugs: int = 0, n_diseases: int = 0, probs: dict[str,
         return Route("interaction", list(SECTIONS["interaction"]), fused, prior, fused.get("interaction", 0.0), True)
     if n_diseases and not n_drugs:
         return Route("disease_drugs", [], fused, prior, fused.get("disease_drugs", 0.0), True)
+    if top == "interaction" and context and "interaction" not in found:
+        # one drug and the patient's own condition ("stage 4 kidney disease - should I stay away from X?"): the
+        # question is about the drug and that condition, not which other drugs interact with it
+        top = next((k for k in ranked if k != "interaction"), top)
     given = {POPULATION_INTENT[k] for k in context if k in POPULATION_INTENT}
     if top in given:
         asked = next((k for k in ranked if k not in POPULATION_INTENT.values()), None)
-        if asked is not None and fused[asked] >= ASKED_MIN:
+        if asked is not None and (fused[asked] >= ASKED_MIN or asked in found):  # an exact cue says what is asked
             top = asked
     conf = fused.get(top, 0.0)
     if conf < MIN_CONFIDENCE:

@@ -107,3 +107,17 @@ def test_requests_in_free_wording_are_refused(service, q):
 def test_questions_about_a_prescribed_drug_are_answered(service, q):
     ans = service.ask(q)
     assert ans.status == "answered" and ans.citations[0].doc_id == "000155a8-709c-44e5-a75f-cd890f3a7caf", q
+
+
+@pytest.mark.parametrize("q", ["Will naproxen give my breastfed baby side effects?", "哺乳期吃萘普生对宝宝有副作用吗"])
+def test_a_population_named_beside_an_asked_aspect_keeps_the_asked_section(service, q):
+    r = service.retriever.retrieve(q)  # "breastfed" is breastfeeding; "副作用" is side effects, not 作用 (what for)
+    assert r.route.intent == "adverse_reactions" and "lactation" in r.populations, (r.route.intent, r.populations)
+
+
+def test_hemodialysis_is_kidney_context_and_not_asked_again(service, source_labels):
+    ans = service.ask("I'm on hemodialysis three times a week, how do I dose naproxen?")
+    assert ans.status == "answered" and ans.metadata.routed_sections[0] == "dosage"
+    assert not any("adult or a child" in f for f in ans.follow_up_questions)
+    assert any(c.source == "label" and "renal" in c.quote.lower() for c in ans.citations)
+    assert_verbatim(ans, source_labels)

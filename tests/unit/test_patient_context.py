@@ -10,7 +10,7 @@ import pytest
 from kb_loaders.cn_inserts import load_cn_inserts
 from rag.retrieval.context import BY_KEY, populations
 from rag.retrieval.linking import EntityLinker
-from rag.retrieval.routing import route
+from rag.retrieval.routing import cues, route
 
 
 @pytest.mark.parametrize(("text", "keys"), [
@@ -23,6 +23,15 @@ from rag.retrieval.routing import route
     ("I am 45", []),  # an adult: no population
     ("I'm 30 weeks pregnant", ["pregnancy"]),
     ("我妈妈82岁", ["elderly"]),
+    ("I'm on hemodialysis three times a week", ["renal"]),  # not only "dialysis" as a word of its own
+    ("uremic, on peritoneal dialysis", ["renal"]),
+    ("我肌酐偏高", ["renal"]),
+    ("尿毒症病人", ["renal"]),
+    ("转氨酶高", ["hepatic"]),
+    ("my liver enzymes are high", ["hepatic"]),
+    ("my breastfed son", ["lactation", "child"]),
+    ("I'm pumping for my newborn", ["lactation"]),
+    ("my mother lives in a nursing home", []),  # a care home, not breastfeeding
 ])
 def test_ages_and_contexts(text: str, keys: list[str]) -> None:
     assert populations(text) == keys
@@ -41,6 +50,45 @@ def test_a_second_asked_intent_decides_the_section_when_the_population_is_given_
     assert route("X的用量", n_drugs=1, probs=probs).intent == "pediatric"  # no context named: the classifier's top
     only = {"pediatric": 0.97, "warnings": 0.03}  # "Is X safe for my toddler?": about the population itself
     assert route("is X safe for my toddler", n_drugs=1, probs=only, context=["child"]).intent == "pediatric"
+
+
+def test_an_exact_cue_names_the_asked_intent_beside_a_given_population() -> None:
+    # "哺乳期用X对宝宝有副作用吗": the classifier's top is the population; the exact "副作用" cue says what is asked,
+    # however low the classifier puts it
+    probs = {"lactation": 0.66, "adverse_reactions": 0.16, "indications": 0.18}
+    assert route("哺乳期用X对宝宝有副作用吗", n_drugs=1, probs=probs, context=["lactation", "child"]).intent == \
+        "adverse_reactions"
+    assert route("哺乳期用X对宝宝有什么影响", n_drugs=1, probs=probs, context=["lactation"]).intent == "lactation"
+
+
+def test_side_effect_is_not_an_indication_cue() -> None:
+    assert "indications" not in cues("X有什么副作用") and "adverse_reactions" in cues("X有什么副作用")
+    assert "indications" in cues("X有什么作用")
+
+
+def test_one_drug_and_the_patients_condition_is_not_an_interaction_question() -> None:
+    probs = {"interaction": 0.5, "contraindications": 0.3, "warnings": 0.2}
+    q = "stage 4 kidney disease - should I stay away from X?"
+    assert route(q, n_drugs=1, probs=probs, context=["renal"]).intent == "contraindications"
+    assert route(q, n_drugs=1, probs=probs).intent == "interaction"  # no condition given: "things to avoid on X"
+    assert route("kidney disease: does X interact with anything?", n_drugs=1, probs=probs,
+                 context=["renal"]).intent == "interaction"  # asked in so many words
+
+
+def test_dose_reduction_words_are_a_dosage_cue() -> None:
+    probs = {"geriatric": 0.9, "warnings": 0.08, "dosage": 0.02}
+    assert route("我妈妈82岁，吃X要减量吗？", n_drugs=1, probs=probs, context=["elderly"]).intent == "dosage"
+
+
+def test_a_misspelt_multi_word_name_is_not_read_as_its_exact_first_word() -> None:
+    lk = EntityLinker([("silver", "Silver"), ("sulfadiazine", "Sulfadiazine"),
+                       ("silver sulfadiazine", "Silver Sulfadiazine")], [],
+                      {"silver sulfadiazine": ["ssd-1"]})
+    res = lk.link("孕期可以用silver sulfaddiazine吗")
+    assert [(x.id, x.corrected) for x in res.drugs] == [("silver sulfadiazine", True)]
+    res = lk.link("does silver interact with sulfadiazine")  # two exact names stay two drugs
+    assert [x.id for x in res.drugs] == ["silver", "sulfadiazine"]
+    assert [x.id for x in lk.link("silver sulfadiazine cream").drugs] == ["silver sulfadiazine"]
 
 
 @pytest.mark.parametrize("q", ["What is the blackbox warning for X?", "X black-box warning", "X black box"])
