@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import threading
+from functools import lru_cache
 from typing import Any, Literal
 
 from rag.core.errors import InvalidInput
@@ -27,6 +29,26 @@ def clean_text(q: Any, max_chars: int, what: str = "question") -> str:
     if len(q) > max_chars:
         raise InvalidInput(f"{what} is too long ({len(q)} characters; the limit is {max_chars})")
     return q
+
+
+_T2S_LOCK = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def _t2s() -> Any:
+    from opencc import OpenCC  # opencc-python-reimplemented: pure Python, its dictionaries in the wheel
+
+    return OpenCC("t2s")
+
+
+def to_simplified(text: str) -> str:
+    """Traditional Chinese characters as simplified (華法林 → 华法林, 劑量 → 剂量; phrase-level, OpenCC's tables), so
+    a question from Taiwan or Hong Kong links names and matches cues written in simplified. Text without CJK is
+    returned as is; simplified text comes back unchanged (all 1,056 Chinese dev questions)."""
+    if not _CJK.search(text):
+        return text
+    with _T2S_LOCK:  # OpenCC's converter keeps state between calls
+        return str(_t2s().convert(text))
 
 
 def detect_language(text: str) -> Literal["en", "zh"]:

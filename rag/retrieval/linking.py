@@ -18,6 +18,7 @@ from pathlib import Path
 from rapidfuzz import distance, process
 
 from kb_loaders.names import APPROVAL_NUMBER, FORM_WORDS, SALT_WORDS, approval_number, base_name, has_cjk, norm_name
+from rag.core.text import to_simplified
 from rag.core.types import LinkedEntity
 from rag.retrieval.lexicon import is_medical_word, is_rare, is_typo_of_common
 
@@ -119,6 +120,11 @@ class EntityLinker:
         for did, name in disease_names:
             self._add("Disease", did, name)
             self.display.setdefault(("Disease", did), name)
+        for k in [k for k in self.keys if has_cjk(k)]:  # questions are read as simplified (rag.core.text): a name
+            simple = to_simplified(k)                     # such as 磺胺甲噁唑 must be found in that form too
+            if simple != k:
+                for typ, eid in self.keys[k]:
+                    self._add(typ, eid, simple)
         self.max_words = max((len(k.split()) for k in self.keys if not has_cjk(k)), default=8)
         self.max_zh = max((len(k) for k in self.keys if has_cjk(k)), default=2)
         # latin drug names by word count, for misspellings (rapidfuzz over the name index)
@@ -169,7 +175,7 @@ class EntityLinker:
     def link(self, question: str) -> LinkResult:
         """Exact names first (longest match), then misspellings of drug names (edit distance over the name index,
         linked only when confident, else offered as "did you mean"), then name-like words that match nothing."""
-        q = norm_name(_LATIN_CJK.sub(" ", question))
+        q = norm_name(_LATIN_CJK.sub(" ", to_simplified(question)))
         links: list[Link] = []
         seen: set[tuple[str, str]] = set()
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from graph.store import GEdge, GraphStore
 from kb_loaders.names import has_cjk, norm_name
 from rag.core.errors import NotFound
-from rag.core.text import detect_language
+from rag.core.text import detect_language, to_simplified
 from rag.core.types import Evidence, Source, Turn
 from rag.retrieval.context import INTENT_TOPIC, populations
 from rag.retrieval.embedding import Embedder
@@ -95,6 +95,7 @@ class Retriever:
 
     # -- the main entry -------------------------------------------------------------------------------------------
     def retrieve(self, question: str, history: Sequence[Turn] = ()) -> Retrieval:
+        asked, question = question, to_simplified(question)  # read as simplified; the answer echoes what was asked
         lr = self.linker.link(question)
         if not lr.links and not lr.unlinked and history:  # "and the dose?" after a question about warfarin
             for turn in reversed(history):
@@ -121,11 +122,11 @@ class Retriever:
             probs = self.classifier.probabilities(self.classifier.scores(batch[1]))
             if self.requests is not None:
                 rx = self.requests.request_probability([masked, *tails], list(batch[1:]))
-        history_text = " ".join(t.content for t in history if t.role == "user")
+        history_text = to_simplified(" ".join(t.content for t in history if t.role == "user"))
         given = populations(f"{question} {history_text}")
         rt = route(masked, n_drugs=len(groups), n_diseases=len(lr.diseases), probs=probs, rx=rx,
                    text=question, context=given)
-        ev = Evidence(question=question, language=detect_language(question), intent=rt.intent, sections=rt.sections,
+        ev = Evidence(question=asked, language=detect_language(question), intent=rt.intent, sections=rt.sections,
                       linked=[lk.entity() for lk in lr.links], history_text=history_text)
         res = Retrieval(ev, lr, rt, populations=given)
         if rt.intent == "prescription":
