@@ -160,11 +160,12 @@ class Components:
     def _make_retriever(self) -> Retriever:
         from rag.retrieval.intent import IntentClassifier, RequestClassifier
         from rag.retrieval.lexicon import read_lexicon
-        from rag.retrieval.linking import EntityLinker, load_synonyms, load_zh_en
+        from rag.retrieval.linking import EntityLinker, load_brands, load_synonyms, load_zh_en
         from rag.retrieval.retriever import Retriever
 
         t, s, g = time.perf_counter(), self.settings, self.gstore
-        linker = EntityLinker(g.names("Drug"), g.names("Disease"), g.drug_label_index(), load_zh_en(),
+        linker = EntityLinker(g.names("Drug"), g.names("Disease"), g.drug_label_index(),
+                              {**load_brands(), **load_zh_en()},
                               load_synonyms(), kb_words=read_lexicon(s.home))
         # the hash test embedder has no semantics: with it, questions are routed by the exact cues alone
         semantic = self.embedder.name != "hash"

@@ -351,3 +351,11 @@ def load_zh_en(path: Path | None = None) -> dict[str, str]:
     p = path or DATA / "zh_en_drug_names.tsv"
     with p.open(encoding="utf-8") as f:
         return {r["zh"]: r["en"] for r in csv.DictReader(f, delimiter="\t")}
+
+
+def load_brands(path: Path | None = None) -> dict[str, str]:
+    """Common brand → generic names (rag/data/en_brand_names.tsv) for brands no bundled label carries; the linker
+    reads them like the zh→en table: the brand reaches the generic's id, not the other way round."""
+    p = path or DATA / "en_brand_names.tsv"
+    lines = [ln for ln in p.read_text(encoding="utf-8").splitlines() if ln and not ln.startswith("#")]
+    return {r["brand"]: r["en"] for r in csv.DictReader(lines, delimiter="\t")}

@@ -121,3 +121,8 @@ def test_hemodialysis_is_kidney_context_and_not_asked_again(service, source_labe
     assert not any("adult or a child" in f for f in ans.follow_up_questions)
     assert any(c.source == "label" and "renal" in c.quote.lower() for c in ans.citations)
     assert_verbatim(ans, source_labels)
+
+
+@pytest.mark.parametrize("q", ["naproxen and alcohol", "naproxen with beer?", "萘普生能喝酒吗"])
+def test_alcohol_with_a_drug_is_a_safety_question(service, q):
+    assert service.retriever.retrieve(q).route.intent == "warnings", q  # not lactation, ingredients or drug pairs

@@ -158,3 +158,13 @@ def test_a_topic_kept_inside_another_section_is_quoted_and_leads(service) -> Non
     cited = {c.id: c for c in ans.citations}
     assert re.search("overdos", cited[facts[0].citations[0]].quote, re.I)
     assert "has no Overdosage section" in ans.answer and facts[0].text.split(": ", 1)[1][:60] in ans.answer
+
+
+def test_a_common_brand_no_bundled_label_carries_reaches_its_generic(service) -> None:
+    from rag.retrieval.linking import load_brands
+
+    brands = load_brands()
+    assert brands["tylenol"] == "acetaminophen" and brands["coumadin"] == "warfarin"
+    lr = service.retriever.linker.link("what is tylenol for?")
+    assert any(x.id == "acetaminophen" and x.label_ids for x in lr.drugs), lr
+    assert lr.unlinked == []
