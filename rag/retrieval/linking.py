@@ -44,9 +44,12 @@ EN_STOP = frozenset(
     much more most less least like likely cause causes caused work""".split()
 )
 ZH_QUESTION_WORDS = re.compile(
-    r"(的|是|什么|哪些|有|吗|呢|么|怎么|如何|可以|能|能否|一起|同时|和|与|跟|及|服用|使用|吃|用|适应症|适应证|功能主治|主治|"
+    r"(吃了|用了|服了|喝酒|饮酒|对孩子|对宝宝|对胎儿|伤肝|伤肾|伤胃|"  # longer words first: alternation takes the first
+    r"的|是|什么|哪些|有|吗|呢|么|怎么|如何|可以|能|能否|一起|同时|和|与|跟|及|服用|使用|吃|用|适应症|适应证|功能主治|主治|"
     r"治疗|用法|用量|剂量|禁忌|不良反应|副作用|注意事项|相互作用|孕妇|儿童|老人|请问|我|想|知道|药|这个|那个|这种|那种|该|此|它|"
-    r"这|那|多少|几|一次|一天|每次|每天|需要|应该|要|？|\?|。|，|,|\s)+"
+    r"这|那|多少|几|一次|一天|每次|每天|需要|应该|要|不会|安全|影响|吧|啊|呀|孩子|"
+    r"小孩|宝宝|婴儿|老年人|哺乳期|怀孕|"
+    r"？|\?|。|，|,|！|!|\s)+"
 )
 # form words that also join a name to the rest of a question ("prescribe X for me"): never the end of a name
 TAIL_WORDS = frozenset({"for", "and", "with", "or", "of", "in", "to"})

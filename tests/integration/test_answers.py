@@ -126,3 +126,7 @@ def test_hemodialysis_is_kidney_context_and_not_asked_again(service, source_labe
 @pytest.mark.parametrize("q", ["naproxen and alcohol", "naproxen with beer?", "萘普生能喝酒吗"])
 def test_alcohol_with_a_drug_is_a_safety_question(service, q):
     assert service.retriever.retrieve(q).route.intent == "warnings", q  # not lactation, ingredients or drug pairs
+
+
+def test_how_to_take_on_an_empty_stomach_is_a_dosage_question(service):
+    assert service.retriever.retrieve("does naproxen need to be taken on an empty stomach").route.intent == "dosage"

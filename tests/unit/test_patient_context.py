@@ -168,3 +168,10 @@ def test_a_common_brand_no_bundled_label_carries_reaches_its_generic(service) ->
     lr = service.retriever.linker.link("what is tylenol for?")
     assert any(x.id == "acetaminophen" and x.label_ids for x in lr.drugs), lr
     assert lr.unlinked == []
+
+
+def test_an_unknown_chinese_name_is_quoted_without_the_question_around_it() -> None:
+    lk = EntityLinker([("naproxen", "Naproxen")], [], {"naproxen": ["n-1"]}, zh_en={"萘普生": "naproxen"})
+    assert lk.link("吃了头孢可以喝酒吗").unlinked == ["头孢"]
+    assert lk.link("氟哌酸对孩子安全吗").unlinked == ["氟哌酸"]
+    assert lk.link("伤湿止痛膏怎么用").unlinked == ["伤湿止痛膏"]  # 伤 inside a name stays
