@@ -218,6 +218,8 @@ class EntityLinker:
             for n in range(min(self.max_words, len(words) - i), 0, -1):
                 gram = " ".join(words[i: i + n])
                 key = gram if gram in self.keys else base_name(gram) if words[i + n - 1] not in TAIL_WORDS else ""
+                if key != gram and n > 1 and self._name_starts_inside(words, i, n):
+                    continue  # "lisinopril potassium chloride": a salt word that begins another drug's name
                 if key in self.keys and key not in EN_STOP:
                     found = self._resolve(key, gram)
                     if n == 1:
@@ -242,6 +244,14 @@ class EntityLinker:
             rest = ZH_QUESTION_WORDS.sub(" ", question)
             unlinked.extend(r for r in rest.split() if has_cjk(r) and len(r) >= 2)
         return LinkResult(links, unlinked, list(dict.fromkeys(suggestions))[:3])
+
+    def _name_starts_inside(self, words: list[str], i: int, n: int) -> bool:
+        """True when a multi-word drug name begins after the first word of words[i:i+n] (and may run past it)."""
+        for j in range(i + 1, i + n):
+            for m in range(min(self.max_words, len(words) - j), 1, -1):
+                if any(t == "Drug" for t, _ in self.keys.get(" ".join(words[j: j + m]), [])):
+                    return True
+        return False
 
     def _fuzzy_pass(self, words: list[str], left: list[int], add: Callable[[list[Link]], None],
                     suggestions: list[str], single: dict[int, list[Link]] | None = None,

@@ -175,3 +175,14 @@ def test_an_unknown_chinese_name_is_quoted_without_the_question_around_it() -> N
     assert lk.link("吃了头孢可以喝酒吗").unlinked == ["头孢"]
     assert lk.link("氟哌酸对孩子安全吗").unlinked == ["氟哌酸"]
     assert lk.link("伤湿止痛膏怎么用").unlinked == ["伤湿止痛膏"]  # 伤 inside a name stays
+
+
+def test_a_salt_word_that_begins_another_drug_is_not_swallowed_as_a_salt() -> None:
+    lk = EntityLinker([("lisinopril", "Lisinopril"), ("potassium chloride", "Potassium Chloride"),
+                       ("losartan potassium", "Losartan Potassium"), ("spironolactone", "Spironolactone")], [],
+                      {"lisinopril": ["l-1"], "losartan": ["lo-1"]})
+    ids = [x.id for x in lk.link("lisinopril + potassium chloride + spironolactone").drugs]
+    assert ids == ["lisinopril", "potassium chloride", "spironolactone"]
+    assert [x.id for x in lk.link("lisinopril potassium dose").drugs] == ["lisinopril"]  # a salt form still
+    got = [x.id for x in lk.link("losartan potassium and potassium chloride").drugs]
+    assert got == ["losartan potassium", "potassium chloride"]
