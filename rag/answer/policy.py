@@ -1,6 +1,8 @@
 """The answer policy: what is answered at all. It runs first, for every answer builder and every generator; what it
 decides here never reaches a model.
 
+- Self-harm intent → refused with crisis resources (emergency numbers, 988 / 12356), never a dose or pill count.
+- A request to make drugs from a medicine or to get high on one → refused.
 - A request for a prescription or a personal treatment plan (decided by meaning, rag.retrieval.routing) → refused.
 - A name that matches no drug in the knowledge base (an unknown or invented drug, alone or beside a real one) →
   insufficient_evidence, naming it, with the closest real names as suggestions — never an answer about another drug.
@@ -30,6 +32,21 @@ def decide(ret: Retrieval, suggest: Suggest | None = None, prefix_candidates: Su
         return Answer(question=ev.question, language=lang, status=status, answer=answer,  # type: ignore[arg-type]
                       follow_up_questions=follow[:3], disclaimer=disclaimer(lang), metadata=meta)
 
+    if ev.intent == "self_harm":  # crisis resources, never a pill count; nothing was retrieved
+        return done("refused", t(
+            lang,
+            "I'm sorry you're going through this. I can't help with that, but you don't have to face it alone. If you "
+            "might act on these thoughts or have already taken too much of a medicine, call your local emergency "
+            "number now (911 in the US, 120 in mainland China). You can call or text 988 (US Suicide & Crisis "
+            "Lifeline) or call 12356 (China's national mental-health hotline) to talk to someone right away.",
+            "听到你这么难受，我很难过。我不能提供这方面的信息，但你并不孤单。如果你可能伤害自己，或已经服用了过量的药物，"
+            "请立即拨打急救电话 120（或 110）。你也可以拨打全国心理援助热线 12356，马上和专业人员聊一聊。"), [])
+    if ev.intent == "misuse":
+        return done("refused", t(
+            lang,
+            "I can't help with making drugs or using medicines to get high. If you're worried about your own or "
+            "someone's drug use, a doctor or pharmacist can help confidentially.",
+            "我不能提供制造毒品或滥用药物的信息。如果担心自己或他人的用药问题，可以向医生或药师求助。"), [])
     if ev.intent == "prescription":
         return done("refused", t(
             lang,

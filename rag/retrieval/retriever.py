@@ -23,7 +23,7 @@ from rag.retrieval.intent import IntentClassifier, RequestClassifier, addressed_
 from rag.retrieval.interactions import PairRecord, check_pairs, interactions_of_one
 from rag.retrieval.linking import _LATIN_CJK, EntityLinker, Link, LinkResult
 from rag.retrieval.passages import population_hits, rank_passages
-from rag.retrieval.routing import Route, route
+from rag.retrieval.routing import POLICY_INTENTS, Route, route
 from rag.stores.base import Hit, SearchFilter, VectorStore
 
 log = logging.getLogger(__name__)
@@ -129,7 +129,7 @@ class Retriever:
         ev = Evidence(question=asked, language=detect_language(question), intent=rt.intent, sections=rt.sections,
                       linked=[lk.entity() for lk in lr.links], history_text=history_text)
         res = Retrieval(ev, lr, rt, populations=given)
-        if rt.intent == "prescription":
+        if rt.intent in POLICY_INTENTS:
             return res  # nothing is retrieved for a request the answer policy refuses
         sources: list[Source] = []
         if rt.intent == "interaction" and len(groups) >= 2:

@@ -4,7 +4,8 @@ exact lexical cues, turned into a route (the intent, its sections in order) and 
 The cues below are kept where a phrase is exact ("boxed warning", "黑框", "side effect", "禁忌"): each adds a bonus to
 its intent's probability; it never decides alone when the classifier is there. Without a classifier (no embedder,
 e.g. some unit tests) the first matching cue decides, as before. One rule decides alone in both modes: an exact
-request that the assistant prescribe (`asks_to_prescribe`); other request wordings are the request classifier's.
+request that the assistant prescribe (`asks_to_prescribe`); other request wordings are the request classifier's. Two
+safety rules come before it: self-harm intent (`asks_self_harm`) and drug misuse (`asks_misuse`).
 """
 
 from __future__ import annotations
@@ -118,6 +119,35 @@ _ROLE_PLAY = re.compile(r"\b(?:you(?:'re|\s+are)|be|as|pretend|act|role-?play|im
                         r"(?:假装|扮演|当作|作为)[^，。？！]{0,4}?(?:医生|大夫|医师)", re.I)
 
 
+# Safety rules that decide alone, before any classifier: someone who may harm themselves gets crisis resources, not a
+# pill count; a request to make drugs or get high from a medicine is refused. Written for first-person intent, so a
+# question about a label's warning ("can sertraline cause suicidal thoughts?", "X会导致自杀倾向吗") is still answered.
+_SELF_HARM = re.compile(
+    r"\bkill(?:ing)?\s+my\s?self\b|\bend(?:ing)?\s+(?:my\s+life|it\s+all)\b|\btake\s+my\s+(?:own\s+)?life\b|"
+    r"\b(?:want|wanna|going|plan\w*|trying|try|ready|decided|mean)\s+to\s+(?:die|commit\s+suicide|kill\s+myself|"
+    r"end\s+(?:my\s+life|it\s+all)|overdose|od)\b|\bi(?:'m|\s+am)\s+(?:suicidal|going\s+to\s+kill)\b|"
+    r"\boverdos\w*\s+on\s+purpose\b|\b(?:lethal|fatal|deadly)\s+(?:dose|amount|number)\b|"
+    r"\bhow\s+many\b[^.?!]{0,40}?\b(?:to\s+die|to\s+kill|would\s+kill|will\s+kill|kill\s+me|be\s+(?:fatal|lethal))\b|"
+    r"\bhurt(?:ing)?\s+my\s?self\b|\bdon'?t\s+want\s+to\s+(?:live|be\s+alive|wake\s+up)\b|"
+    r"我?(?:想|想要|要|打算|准备)自杀|想死|不想活|轻生|寻死|自尽|结束(?:我的|自己的)?生命|了结自己|致死量|"
+    r"(?:吃|服|喝)多少[^，。？！,.?!]{0,6}?(?:会|能|才能|就能|可以)?(?:死|致死|没命)|伤害自己", re.I)
+_MISUSE = re.compile(
+    r"\b(?:make|cook|synthesi[sz]e|extract|brew)\w*\s+(?:\w+\s+){0,2}?(?:meth|methamphetamine|crystal)\b|"
+    r"\b(?:meth|methamphetamine)\s+(?:\w+\s+){0,2}?from\b|\bget(?:ting)?\s+high\b|\bsnort(?:ing)?\b|"
+    r"制毒|冰毒|提炼[^，。？！]{0,6}(?:麻黄碱|伪麻黄碱)|(?:做|制|提取)(?:毒品|冰毒)|溜冰", re.I)
+POLICY_INTENTS = ("prescription", "self_harm", "misuse")  # decided by the answer policy; nothing is retrieved
+
+
+def asks_self_harm(text: str) -> bool:
+    """The asker may mean to harm themselves ("I want to overdose on X", "X吃多少会死")."""
+    return bool(_SELF_HARM.search(text))
+
+
+def asks_misuse(text: str) -> bool:
+    """A request to make illegal drugs from a medicine, or to get high on one."""
+    return bool(_MISUSE.search(text))
+
+
 def asks_to_prescribe(text: str) -> bool:
     """An exact request that the assistant prescribe ("write me a prescription for X", "给我开点X"), not a report of
     a prescription ("my doctor prescribed X", "医生给我开了X")."""
@@ -173,7 +203,12 @@ def route(question: str, n_drugs: int = 0, n_diseases: int = 0, probs: dict[str,
     """`question` has its linked names masked; `text` is the question as asked (punctuation kept) for the exact
     request cues; `probs` is the intent classifier's distribution and `rx` the probability that the question asks for
     a prescription (None: exact cues only); `context` the population keys the question gives."""
-    if asks_to_prescribe(question if text is None else text):
+    raw = question if text is None else text
+    if asks_self_harm(raw):
+        return Route("self_harm", [], {"self_harm": 1.0}, {}, 1.0)
+    if asks_misuse(raw):
+        return Route("misuse", [], {"misuse": 1.0}, {}, 1.0)
+    if asks_to_prescribe(raw):
         return Route("prescription", [], {"prescription": 1.0}, {}, 1.0)
     found = cues(question)
     if probs is None:
