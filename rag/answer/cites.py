@@ -9,11 +9,13 @@ from rag.answer.schema import (
     AnswerMetadata,
     Citation,
     Fact,
+    Gloss,
     Interaction,
     InteractionCheck,
     Status,
 )
 from rag.answer.text import disclaimer
+from rag.answer.zh_terms import gloss
 from rag.core.types import Evidence, Source
 
 
@@ -50,12 +52,17 @@ class Draft:
         self.interactions: list[Interaction] = []
         self.checks: list[InteractionCheck] = []
         self.follow: list[str] = []
+        self.glossary: list[Gloss] = []
         self.meta = AnswerMetadata(generator=generator, linked=ev.linked, routed_sections=ev.sections,
                                    retrieved_labels=ev.retrieved_labels)
 
     def fact(self, src: Source, start: int, end: int, text: str | None = None, kind: str | None = None) -> str:
         """Cite [start, end) of the source's section and add a fact (the quoted text unless `text` is given)."""
         cid = self.cites.add(src, start, end)
+        if self.ev.language == "zh" and src.kind == "label" and src.language == "en":
+            have = {g.zh for g in self.glossary}
+            self.glossary += [Gloss(en=en, zh=zh, citation=cid) for en, zh in gloss(src.section_text[start:end])
+                              if zh not in have]
         if all(cid not in f.citations for f in self.facts):
             self.facts.append(Fact(type=kind or src.section or "other",
                                    text=text if text is not None else clean(src.section_text[start:end]),
@@ -65,7 +72,8 @@ class Draft:
     def finish(self, status: Status, answer: str) -> Answer:
         return Answer(question=self.ev.question, language=self.ev.language, status=status, answer=answer,
                       facts=self.facts, interactions=self.interactions, interaction_checks=self.checks,
-                      citations=self.cites.items, follow_up_questions=list(dict.fromkeys(self.follow))[:3],
+                      citations=self.cites.items, glossary=self.glossary,
+                      follow_up_questions=list(dict.fromkeys(self.follow))[:3],
                       disclaimer=disclaimer(self.ev.language), metadata=self.meta)
 
 

@@ -6,7 +6,7 @@ fact citing its verbatim span of the stored section, or a graph edge. Runs after
 - Label questions: the best passages of the top label's best section, one more from the next section, the passage
   about the patient's population when the question gives one (kidney, liver, pregnancy, …), and knowledge-graph
   facts. A Chinese question gets Chinese prose and the Chinese terms the knowledge base has for what the English
-  quote says (rag.answer.zh_terms), each beside the English words it came from.
+  quote says (rag.answer.zh_terms: a term table), each beside the English words it came from.
 - A drug without a label: the graph's facts, and a plain statement that a label answer is not available.
 """
 
@@ -95,6 +95,8 @@ def _label_answer(ret: Retrieval, d: Draft, label_src: list[Source], graph_src: 
              f"根据“{top.title}”说明书【{sec}】：{clean(first, 300)}")
     if lang == "zh" and top.language == "en":
         body += "（原文为英文）"
+        if d.glossary:  # the Chinese terms beside the English words they came from, never alone
+            body += "原文术语：" + "；".join(f"{g.en}＝{g.zh}" for g in d.glossary) + "。"
     for key in ret.populations[:MAX_POPULATIONS]:  # a label silent about the patient's situation says so
         if key not in said:
             pop = BY_KEY[key]

@@ -13,10 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rag.core.types import LinkedEntity, Turn
 
-__all__ = ["Answer", "AnswerMetadata", "Citation", "Fact", "Interaction", "InteractionCheck", "LinkedEntity", "Turn",
-           "answer_json_schema"]
+__all__ = ["Answer", "AnswerMetadata", "Citation", "Fact", "Gloss", "Interaction", "InteractionCheck", "LinkedEntity",
+           "Turn", "answer_json_schema"]
 
-SCHEMA_VERSION: Literal["1.1"] = "1.1"
+SCHEMA_VERSION: Literal["1.2"] = "1.2"  # 1.2: glossary
 
 Status = Literal["answered", "insufficient_evidence", "needs_clarification", "refused"]
 Severity = Literal["major", "moderate", "minor", "unknown"]
@@ -46,6 +46,16 @@ class Fact(BaseModel):
     type: str = Field(description="canonical section key (indications, dosage, ...) or a graph relation")
     text: str
     citations: list[str] = Field(min_length=1)
+
+
+class Gloss(BaseModel):
+    """A Chinese term for English words of a cited label quote (Chinese answers quoting English labels)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    en: str = Field(description="the English words, as written in the cited quote")
+    zh: str = Field(description="the Chinese term (rag/data/en_zh_medical_terms.tsv)")
+    citation: str = Field(description="id of the citation whose quote holds `en`")
 
 
 class Interaction(BaseModel):
@@ -86,7 +96,7 @@ class AnswerMetadata(BaseModel):
 
 
 class Answer(BaseModel):
-    schema_version: Literal["1.1"] = SCHEMA_VERSION
+    schema_version: Literal["1.2"] = SCHEMA_VERSION
     question: str
     language: Literal["en", "zh"]
     status: Status
@@ -96,6 +106,8 @@ class Answer(BaseModel):
     interaction_checks: list[InteractionCheck] = Field(
         default_factory=list, description="every pair of the drugs asked about: recorded or not recorded")
     citations: list[Citation] = Field(default_factory=list)
+    glossary: list[Gloss] = Field(
+        default_factory=list, description="Chinese terms beside the English words of the quotes they came from")
     follow_up_questions: list[str] = Field(default_factory=list)
     disclaimer: str
     metadata: AnswerMetadata = Field(default_factory=AnswerMetadata)

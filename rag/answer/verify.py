@@ -1,7 +1,8 @@
 """The last gate before an answer leaves the service: every citation is checked against its source.
 
 A label citation's quote must equal the stored section text at [start, end); a graph citation's quote must equal the
-edge rendering. Facts and interactions that cite nothing valid are dropped (and counted), never shipped.
+edge rendering. Facts and interactions that cite nothing valid are dropped (and counted), never shipped; so is a
+glossary entry whose English words are not in the quote it cites.
 """
 
 from __future__ import annotations
@@ -41,8 +42,10 @@ def verify(answer: Answer, ev: Evidence) -> Answer:
     dropped = (len(answer.facts) - len(facts)) + (len(answer.interactions) - len(inters))
     used = {c for f in facts for c in f.citations} | {c for it in inters for c in it.citations}
     meta = answer.metadata.model_copy(update={"dropped_facts": answer.metadata.dropped_facts + dropped})
+    quotes = {c.id: c.quote.lower() for c in answer.citations if c.id in used}
+    glossary = [g for g in answer.glossary if g.citation in quotes and g.en.lower() in quotes[g.citation]]
     out = answer.model_copy(update={
-        "facts": facts, "interactions": inters, "metadata": meta,
+        "facts": facts, "interactions": inters, "metadata": meta, "glossary": glossary,
         "citations": [c for c in answer.citations if c.id in used],
     })
     if out.status == "answered" and not out.facts and not out.interactions and (answer.facts or answer.interactions):
