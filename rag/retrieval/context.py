@@ -32,7 +32,8 @@ POPULATIONS: tuple[Population, ...] = (
                                      r"jaundice)\b|肝|转氨酶|黄疸", _I),
                "hepatic impairment liver disease cirrhosis dose adjustment",
                re.compile(r"hepatic|liver|cirrhosis|肝", _I), "liver problems", "肝功能不全"),
-    Population("pregnancy", re.compile(r"pregnan|expecting a baby|trying to conceive|trimester|怀孕|孕|妊娠", _I),
+    Population("pregnancy", re.compile(r"pregnan|expecting a baby|trying to conceive|trimester|unborn|fetus|foetus|"
+                                        r"怀孕|孕|妊娠|胎儿", _I),
                "pregnancy pregnant women fetal risk",
                re.compile(r"pregnan|fetal|fetus|孕|妊娠", _I), "pregnancy", "妊娠期"),
     Population("lactation", re.compile(r"breast[- ]?fe(?:e)?d|breast ?milk|nursing(?! homes?\b| facilit| care\b| staff)"
@@ -41,8 +42,8 @@ POPULATIONS: tuple[Population, ...] = (
                # "breast" alone is breast cancer in half the oncology labels
                re.compile(r"breast[- ]?(?:feed|fed|milk)|lactat|nursing (?:mothers?|women|infants?)|human milk|"
                           r"哺乳|乳汁", _I), "breastfeeding", "哺乳期"),
-    Population("child", re.compile(r"\b(child|children|kids?|son|daughter|toddler|infants?|baby|babies|teen\w*|"
-                                   r"pediatric|paediatric)\b|儿童|小孩|孩子|宝宝|婴|幼儿|小儿", _I),
+    Population("child", re.compile(r"\b(child|children|kids?|son|daughter|toddler|infants?|baby|babies|newborns?|"
+                                   r"teen\w*|pediatric|paediatric)\b|儿童|小孩|孩子|宝宝|婴|幼儿|小儿", _I),
                "pediatric patients children dose",
                re.compile(r"pediatric|paediatric|child|infant|adolescent|儿童|小儿", _I), "children", "儿童"),
     Population("elderly", re.compile(r"\b(elderly|seniors?|geriatric|grand(ma|pa|mother|father|parents?)|"

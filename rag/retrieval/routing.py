@@ -49,10 +49,12 @@ _RULES: list[tuple[str, str, list[str]]] = [
         "dosage",
         r"\bdos(e|es|age|ing)\b|how (much|many|often|long|to (take|use))|how (should|do|can|would) (i|you|we|"
         r"he|she|they) (take|use|give)|administ|max(imum)? daily|剂量|用法|用量|怎么(吃|服|用)|如何(服用|使用)|一次|"
-        r"一日|每天|几次|多少|减量|加量|减半",
+        r"一日|每天|几次|多少|减量|加量|减半|empty stomach|with (?:food|meals)|(?:before|after) (?:meals|food|eating)|"
+        r"空腹|饭前|饭后|餐前|餐后",
         ["dosage"],
     ),
-    ("warnings", r"warning|precaution|caution|careful|注意事项|注意|警告|慎用", ["warnings", "boxed_warning"]),
+    ("warnings", r"warning|precaution|caution|careful|alcohol|beer|wine|liquor|drinking|注意事项|注意|警告|慎用|喝酒|"
+     r"饮酒|酒精", ["warnings", "boxed_warning"]),
     ("storage", r"\bstor(e|age)\b|shelf|keep it|贮藏|储存|保存", ["storage"]),
     ("ingredients", r"ingredient|contain|what is in|成分|含有", ["ingredients"]),
     (
@@ -172,6 +174,7 @@ RANK_WEIGHTS = (1.0, 0.6, 0.3)
 # once it reaches ASKED_MIN; a question only about the population ("Is X safe for my toddler?") keeps its section.
 POPULATION_INTENT = {key: intent for intent, key in INTENT_TOPIC.items() if key in {p.key for p in POPULATIONS}}
 ASKED_MIN = 0.2
+POPULATION_UNSAID = 0.5  # below it, a population intent the question has no word for gives way to the next intent
 
 
 @dataclass(slots=True)
@@ -236,6 +239,9 @@ def route(question: str, n_drugs: int = 0, n_diseases: int = 0, probs: dict[str,
         # question is about the drug and that condition, not which other drugs interact with it
         top = next((k for k in ranked if k != "interaction"), top)
     given = {POPULATION_INTENT[k] for k in context if k in POPULATION_INTENT}
+    if top in POPULATION_INTENT.values() and top not in given and top not in found and fused[top] < POPULATION_UNSAID:
+        # an unsure population intent with no word for that population ("naproxen and alcohol" → lactation 0.4)
+        top = next((k for k in ranked if k not in POPULATION_INTENT.values()), top)
     if top in given:
         asked = next((k for k in ranked if k not in POPULATION_INTENT.values()), None)
         if asked is not None and (fused[asked] >= ASKED_MIN or asked in found):  # an exact cue says what is asked

@@ -30,7 +30,7 @@ from rag.retrieval.routing import cues, route
     ("转氨酶高", ["hepatic"]),
     ("my liver enzymes are high", ["hepatic"]),
     ("my breastfed son", ["lactation", "child"]),
-    ("I'm pumping for my newborn", ["lactation"]),
+    ("I'm pumping for my newborn", ["lactation", "child"]),
     ("my mother lives in a nursing home", []),  # a care home, not breastfeeding
 ])
 def test_ages_and_contexts(text: str, keys: list[str]) -> None:
@@ -186,3 +186,17 @@ def test_a_salt_word_that_begins_another_drug_is_not_swallowed_as_a_salt() -> No
     assert [x.id for x in lk.link("lisinopril potassium dose").drugs] == ["lisinopril"]  # a salt form still
     got = [x.id for x in lk.link("losartan potassium and potassium chloride").drugs]
     assert got == ["losartan potassium", "potassium chloride"]
+
+
+def test_an_unsure_population_intent_needs_a_word_for_that_population() -> None:
+    probs = {"lactation": 0.38, "warnings": 0.27, "interaction": 0.23, "ingredients": 0.12}
+    assert route("X and alcohol", n_drugs=1, probs=probs).intent == "warnings"  # alcohol, not breastfeeding
+    said = {"lactation": 0.45, "pregnancy": 0.4, "warnings": 0.15}
+    assert route("X while breastfeeding", n_drugs=1, probs=said, context=["lactation"]).intent == "lactation"
+    sure = {"pregnancy": 0.89, "pediatric": 0.09, "warnings": 0.02}
+    assert route("is X ok for my unborn baby", n_drugs=1, probs=sure).intent == "pregnancy"  # the model is sure
+
+
+def test_administration_words_are_dosage_cues() -> None:
+    for q in ("does X need to be taken on an empty stomach", "X with food or not", "X饭前还是饭后吃", "X要空腹吃吗"):
+        assert "dosage" in cues(q), q
