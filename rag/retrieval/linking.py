@@ -218,9 +218,9 @@ class EntityLinker:
             for n in range(min(self.max_words, len(words) - i), 0, -1):
                 gram = " ".join(words[i: i + n])
                 key = gram if gram in self.keys else base_name(gram) if words[i + n - 1] not in TAIL_WORDS else ""
-                if key != gram and n > 1 and self._name_starts_inside(words, i, n):
-                    continue  # "lisinopril potassium chloride": a salt word that begins another drug's name
                 if key in self.keys and key not in EN_STOP:
+                    if key != gram and n > 1 and self._name_starts_inside(words, i, n):
+                        continue  # "lisinopril potassium chloride": a salt word that begins another drug's name
                     found = self._resolve(key, gram)
                     if n == 1:
                         single[i] = found
