@@ -20,6 +20,28 @@ from rag.retrieval.retriever import Retrieval
 
 Suggest = Callable[[str], list[str]]
 
+# intent → (English answer, Chinese answer, follow-up questions (en, zh)) for what the policy refuses outright
+REFUSALS: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
+    "self_harm": (  # crisis resources, never a pill count
+        "I'm sorry you're going through this. I can't help with that, but you don't have to face it alone. If you "
+        "might act on these thoughts or have already taken too much of a medicine, call your local emergency "
+        "number now (911 in the US, 120 in mainland China). You can call or text 988 (US Suicide & Crisis "
+        "Lifeline) or call 12356 (China's national mental-health hotline) to talk to someone right away.",
+        "听到你这么难受，我很难过。我不能提供这方面的信息，但你并不孤单。如果你可能伤害自己，或已经服用了过量的药物，"
+        "请立即拨打急救电话 120（或 110）。你也可以拨打全国心理援助热线 12356，马上和专业人员聊一聊。", []),
+    "misuse": (
+        "I can't help with making drugs or using medicines to get high. If you're worried about your own or "
+        "someone's drug use, a doctor or pharmacist can help confidentially.",
+        "我不能提供制造毒品或滥用药物的信息。如果担心自己或他人的用药问题，可以向医生或药师求助。", []),
+    "prescription": (
+        "I can't write prescriptions or personal treatment plans. A licensed doctor must prescribe medicines; "
+        "I can show what drug labels say about a drug's uses, doses and risks.",
+        "根据相关规定，AI 不能开具处方或制定个人用药方案，处方须由执业医师开具。我可以提供药品说明书中关于适应症、"
+        "用法用量和风险的信息。",
+        [("Would you like the label's dosage information for a specific drug?",
+          "需要查询某个药品说明书中的用法用量吗？")]),
+}
+
 
 def decide(ret: Retrieval, suggest: Suggest | None = None, prefix_candidates: Suggest | None = None) -> Answer | None:
     """A finished answer when the policy decides the question, else None (the question goes on to be answered)."""
@@ -32,30 +54,9 @@ def decide(ret: Retrieval, suggest: Suggest | None = None, prefix_candidates: Su
         return Answer(question=ev.question, language=lang, status=status, answer=answer,  # type: ignore[arg-type]
                       follow_up_questions=follow[:3], disclaimer=disclaimer(lang), metadata=meta)
 
-    if ev.intent == "self_harm":  # crisis resources, never a pill count; nothing was retrieved
-        return done("refused", t(
-            lang,
-            "I'm sorry you're going through this. I can't help with that, but you don't have to face it alone. If you "
-            "might act on these thoughts or have already taken too much of a medicine, call your local emergency "
-            "number now (911 in the US, 120 in mainland China). You can call or text 988 (US Suicide & Crisis "
-            "Lifeline) or call 12356 (China's national mental-health hotline) to talk to someone right away.",
-            "听到你这么难受，我很难过。我不能提供这方面的信息，但你并不孤单。如果你可能伤害自己，或已经服用了过量的药物，"
-            "请立即拨打急救电话 120（或 110）。你也可以拨打全国心理援助热线 12356，马上和专业人员聊一聊。"), [])
-    if ev.intent == "misuse":
-        return done("refused", t(
-            lang,
-            "I can't help with making drugs or using medicines to get high. If you're worried about your own or "
-            "someone's drug use, a doctor or pharmacist can help confidentially.",
-            "我不能提供制造毒品或滥用药物的信息。如果担心自己或他人的用药问题，可以向医生或药师求助。"), [])
-    if ev.intent == "prescription":
-        return done("refused", t(
-            lang,
-            "I can't write prescriptions or personal treatment plans. A licensed doctor must prescribe medicines; "
-            "I can show what drug labels say about a drug's uses, doses and risks.",
-            "根据相关规定，AI 不能开具处方或制定个人用药方案，处方须由执业医师开具。我可以提供药品说明书中关于适应症、"
-            "用法用量和风险的信息。"),
-            [t(lang, "Would you like the label's dosage information for a specific drug?",
-               "需要查询某个药品说明书中的用法用量吗？")])
+    if ev.intent in REFUSALS:  # nothing was retrieved for these (rag.retrieval.routing.POLICY_INTENTS)
+        en, zh, offers = REFUSALS[ev.intent]
+        return done("refused", t(lang, en, zh), [t(lang, a, b) for a, b in offers])
     if links.unlinked and not links.drugs:
         options = [c for w in links.unlinked[:2] for c in (prefix_candidates(w) if prefix_candidates else [])]
         if options:  # "insulin": several products start with it; ask which one

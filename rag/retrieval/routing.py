@@ -137,7 +137,6 @@ _MISUSE = re.compile(
     r"\b(?:make|cook|synthesi[sz]e|extract|brew)\w*\s+(?:\w+\s+){0,2}?(?:meth|methamphetamine|crystal)\b|"
     r"\b(?:meth|methamphetamine)\s+(?:\w+\s+){0,2}?from\b|\bget(?:ting)?\s+high\b|\bsnort(?:ing)?\b|"
     r"制毒|冰毒|提炼[^，。？！]{0,6}(?:麻黄碱|伪麻黄碱)|(?:做|制|提取)(?:毒品|冰毒)|溜冰", re.I)
-POLICY_INTENTS = ("prescription", "self_harm", "misuse")  # decided by the answer policy; nothing is retrieved
 
 
 def asks_self_harm(text: str) -> bool:
@@ -159,6 +158,12 @@ def asks_to_prescribe(text: str) -> bool:
             if not _PRESCRIBER.search(clause):
                 return True
     return False
+
+
+# exact rules that decide alone, in this order, before any classifier; the answer policy refuses each, and nothing is
+# retrieved for them (a classifier-decided prescription request is refused the same way)
+_EXACT = (("self_harm", asks_self_harm), ("misuse", asks_misuse), ("prescription", asks_to_prescribe))
+POLICY_INTENTS = tuple(name for name, _ in _EXACT)
 SECTIONS: dict[str, list[str]] = {name: secs for name, _, secs in _RULES}
 CLASS_TO_INTENT = {"interactions": "interaction"}  # prototype class names → route intents
 LEX_BONUS = 0.35  # added to an intent's probability when one of its exact cues is in the question
@@ -207,12 +212,9 @@ def route(question: str, n_drugs: int = 0, n_diseases: int = 0, probs: dict[str,
     request cues; `probs` is the intent classifier's distribution and `rx` the probability that the question asks for
     a prescription (None: exact cues only); `context` the population keys the question gives."""
     raw = question if text is None else text
-    if asks_self_harm(raw):
-        return Route("self_harm", [], {"self_harm": 1.0}, {}, 1.0)
-    if asks_misuse(raw):
-        return Route("misuse", [], {"misuse": 1.0}, {}, 1.0)
-    if asks_to_prescribe(raw):
-        return Route("prescription", [], {"prescription": 1.0}, {}, 1.0)
+    for name, rule in _EXACT:
+        if rule(raw):
+            return Route(name, [], {name: 1.0}, {}, 1.0)
     found = cues(question)
     if probs is None:
         return _route_by_cues(question, found, n_drugs, n_diseases)
