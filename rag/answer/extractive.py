@@ -77,7 +77,7 @@ def _label_answer(ret: Retrieval, d: Draft, label_src: list[Source], graph_src: 
     said: dict[str, tuple[Source, str]] = {}  # population or topic → (its source, the sentence quoted)
     for s in label_src:
         if s.population is not None and s.population not in said:
-            quoted = _population_fact(d, s, s.population)
+            quoted = _population_fact(d, s, s.population, s.title if s.doc_id != top.doc_id else None)
             if quoted is not None:
                 said[s.population] = (s, quoted)
     _graph_facts(d, graph_src)
@@ -91,8 +91,8 @@ def _label_answer(ret: Retrieval, d: Draft, label_src: list[Source], graph_src: 
     if wanted and lead_src.section != wanted and wanted in SECTION_TITLES:
         note = t(lang, f" This label has no {sec_title(wanted, 'en')} section; the closest text is from {sec}.",
                  f"该说明书没有【{sec_title(wanted, 'zh')}】部分，以下为【{sec}】中的相关内容。")
-    body = t(lang, f'According to the label "{top.title}" ({sec}): {clean(first, 300)}',
-             f"根据“{top.title}”说明书【{sec}】：{clean(first, 300)}")
+    body = t(lang, f'According to the label "{lead_src.title}" ({sec}): {clean(first, 300)}',
+             f"根据“{lead_src.title}”说明书【{sec}】：{clean(first, 300)}")
     if lang == "zh" and top.language == "en":
         body += "（原文为英文）"
         if d.glossary:  # the Chinese terms beside the English words they came from, never alone
@@ -115,8 +115,9 @@ def _label_answer(ret: Retrieval, d: Draft, label_src: list[Source], graph_src: 
     return d.finish("answered", body + note)
 
 
-def _population_fact(d: Draft, s: Source, key: str) -> str | None:
-    """Quote the sentence of `s` about the population (or topic) as a fact; the sentence, or None when none says it."""
+def _population_fact(d: Draft, s: Source, key: str, other: str | None = None) -> str | None:
+    """Quote the sentence of `s` about the population (or topic) as a fact; the sentence, or None when none says it.
+    `other`: the title of `s` when it is another label of the drug than the one the answer leads with."""
     pop = BY_KEY[key]
     def says(spans: list[tuple[int, int]]) -> tuple[int, int] | None:
         return next(((a, b) for a, b in spans if pop.passage.search(s.text[a:b])), None)
@@ -127,8 +128,12 @@ def _population_fact(d: Draft, s: Source, key: str) -> str | None:
         return None
     a, b = span
     quoted = clean(s.text[a:b], 400)
-    head = t(d.ev.language, f"{'On' if pop in TOPICS else 'For'} {pop.en}, the label says: ",
-             f"关于{pop.zh}，说明书写道：")
+    if other is None:
+        head = t(d.ev.language, f"{'On' if pop in TOPICS else 'For'} {pop.en}, the label says: ",
+                 f"关于{pop.zh}，说明书写道：")
+    else:
+        head = t(d.ev.language, f"{'On' if pop in TOPICS else 'For'} {pop.en}, another label of this drug "
+                                f"(\"{other}\") says: ", f"关于{pop.zh}，该药的另一份说明书（“{other}”）写道：")
     d.fact(s, s.offset + a, s.offset + b, head + quoted)
     return quoted
 

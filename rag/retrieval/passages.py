@@ -14,14 +14,15 @@ lands on the best passage of the right label either way; a confident route still
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from rag.retrieval.context import BY_KEY, MAX_POPULATIONS
+from rag.retrieval.context import BY_KEY, MAX_POPULATIONS, Population
 from rag.retrieval.linking import Link
 from rag.retrieval.routing import Route
 from rag.retrieval.sparse import sparse_query
 from rag.stores.base import Hit, SearchFilter, VectorStore
 
+POPULATION_LABELS = 3  # labels of the drug read for a population passage the answer's own label lacks
 PRIOR_WEIGHT = 1.0  # how much a fully preferred section adds to a passage's normalised hybrid score (0..1)
 
 
@@ -29,6 +30,7 @@ PRIOR_WEIGHT = 1.0  # how much a fully preferred section adds to a passage's nor
 class Ranked:
     hits: list[Hit]  # the chosen passages, best first (the top label's first)
     label_order: list[str]  # every label of the linked drugs that matched, best first
+    same_drug: list[str] = field(default_factory=list)  # label_order's labels of the first label's drug itself
 
 
 def rank_passages(v: VectorStore, qv: Callable[[], list[float]], question: str, links: Sequence[Link], rt: Route,
@@ -78,24 +80,35 @@ def rank_passages(v: VectorStore, qv: Callable[[], list[float]], question: str, 
     label_order = sorted(best, key=lambda lid: (not exact[lid], best[lid]))
     first = label_order[0]
     ordered = [h for h in hits if h.payload["label_id"] == first] + [h for h in hits if h.payload["label_id"] != first]
-    return Ranked(ordered[:top_k], label_order)
+    same = [lid for lid in label_order if exact[lid]] if exact[first] else [first]
+    return Ranked(ordered[:top_k], label_order, same)
 
 
-def population_hits(v: VectorStore, embed: Callable[[str], list[float]], label_id: str, keys: Sequence[str],
-                    limit: int = 20) -> list[tuple[str, Hit]]:
-    """For each population key, the best passage of `label_id` that talks about that population (or none)."""
+def population_hits(v: VectorStore, embed: Callable[[str], list[float]], label_ids: Sequence[str],
+                    keys: Sequence[str], limit: int = 20) -> list[tuple[str, Hit]]:
+    """For each population key, the best passage about that population of the first of `label_ids` that has one
+    (or none). `label_ids` are labels of the same drug, the answer's label first: another manufacturer's label of the
+    drug may carry the pregnancy or pediatric text that the chosen one leaves out, and quoting it (cited as that
+    label) beats saying the label is silent. At most POPULATION_LABELS of them are read."""
     out: list[tuple[str, Hit]] = []
     for key in keys[:MAX_POPULATIONS]:
-        pop = BY_KEY[key]
-        found = v.search_hybrid(embed(pop.query), sparse_query(pop.query), limit,
-                                SearchFilter(label_ids=[label_id]), prefetch=30)
-        hit = next((h for h in found if pop.passage.search(h.payload["text"])), None)
-        if hit is None:  # the search missed it (a short mention in a long label): the chunk that says it most often
-            said = [(len(pop.passage.findall(p["text"])), p) for p in v.scroll(SearchFilter(label_ids=[label_id]))]
-            said = [x for x in said if x[0]]
-            if said:
-                _, best = max(said, key=lambda x: (x[0], -int(x[1].get("section_idx", 0)), -int(x[1]["start"])))
-                hit = Hit(str(best["chunk_id"]), 0.0, best)
-        if hit is not None:
-            out.append((key, hit))
+        for lid in label_ids[:POPULATION_LABELS]:
+            hit = _population_hit(v, embed, lid, BY_KEY[key], limit)
+            if hit is not None:
+                out.append((key, hit))
+                break
     return out
+
+
+def _population_hit(v: VectorStore, embed: Callable[[str], list[float]], label_id: str, pop: Population,
+                    limit: int) -> Hit | None:
+    found = v.search_hybrid(embed(pop.query), sparse_query(pop.query), limit,
+                            SearchFilter(label_ids=[label_id]), prefetch=30)
+    hit = next((h for h in found if pop.passage.search(h.payload["text"])), None)
+    if hit is None:  # the search missed it (a short mention in a long label): the chunk that says it most often
+        said = [(len(pop.passage.findall(p["text"])), p) for p in v.scroll(SearchFilter(label_ids=[label_id]))]
+        said = [x for x in said if x[0]]
+        if said:
+            _, best = max(said, key=lambda x: (x[0], -int(x[1].get("section_idx", 0)), -int(x[1]["start"])))
+            hit = Hit(str(best["chunk_id"]), 0.0, best)
+    return hit

@@ -151,7 +151,7 @@ class Retriever:
             if keys and ranked.label_order:
                 # its own source even when the same chunk is already one for the asked section: the answer quotes
                 # the sentence about the population from it, which the asked-section fact need not contain
-                for key, hit in population_hits(self.v, embed, ranked.label_order[0], keys):
+                for key, hit in population_hits(self.v, embed, ranked.same_drug, keys):
                     sources.append(self.label_source(hit, population=key))
         sources += self._graph_facts(lr, rt, bool(labelled))
         for i, s in enumerate(sources, 1):

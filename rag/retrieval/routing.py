@@ -39,7 +39,8 @@ _RULES: list[tuple[str, str, list[str]]] = [
         ["pediatric", "warnings", "dosage"],
     ),
     ("geriatric", r"elderly|geriatric|older (adult|patient|people)|老年|老人", ["geriatric", "warnings", "dosage"]),
-    ("overdosage", r"overdos|too much|taken too many|过量|吃多了|服多了", ["overdosage", "warnings"]),
+    ("overdosage", r"overdos|too much|t(?:aken|ook) too many|(?:double|extra) dose|accidentally (?:took|taken|swallowed)|"
+     r"过量|超量|(?:吃|服|用|喝|打|涂)多了|多(?:吃|服|用)了", ["overdosage", "warnings"]),
     (
         "adverse_reactions",
         r"side[- ]effect|adverse|reaction|undesirable|不良反应|副作用|副反应",
