@@ -128,6 +128,13 @@ class EntityLinker:
             if simple != k:
                 for typ, eid in self.keys[k]:
                     self._add(typ, eid, simple)
+        # a multi-word drug name typed without its spaces ("mexiletinehydrochloride", "icosapentethyl") is that name;
+        # as one-word keys the joined forms also take part in the misspelling search below
+        for k in [k for k in self.keys if " " in k and not has_cjk(k)]:
+            joined = k.replace(" ", "")
+            drugs = [o for o in self.keys[k] if o[0] == "Drug"]
+            if drugs and len(joined) >= 8 and joined.isalpha() and joined not in self.keys and joined not in EN_STOP:
+                self.keys[joined] = drugs
         self.max_words = max((len(k.split()) for k in self.keys if not has_cjk(k)), default=8)
         self.max_zh = max((len(k) for k in self.keys if has_cjk(k)), default=2)
         # latin drug names by word count, for misspellings (rapidfuzz over the name index)

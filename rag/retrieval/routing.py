@@ -50,8 +50,8 @@ _RULES: list[tuple[str, str, list[str]]] = [
         "dosage",
         r"\bdos(e|es|age|ing)\b|how (much|many|often|long|to (take|use))|how (should|do|can|would) (i|you|we|"
         r"he|she|they) (take|use|give)|administ|max(imum)? daily|剂量|用法|用量|怎么(吃|服|用)|如何(服用|使用)|一次|"
-        r"一日|每天|几次|多少|减量|加量|减半|empty stomach|with (?:food|meals)|(?:before|after) (?:meals|food|eating)|"
-        r"空腹|饭前|饭后|餐前|餐后",
+        r"一日|每天|几次|多少|减量|加量|减半|empty stomach|with (?:food|meals?|milk|dairy|juice)|"
+        r"(?:before|after) (?:meals|food|eating)|空腹|饭前|饭后|餐前|餐后|送服|牛奶|果汁",
         ["dosage"],
     ),
     ("warnings", r"warning|precaution|caution|careful|alcohol|beer|wine|liquor|drinking|注意事项|注意|警告|慎用|喝酒|"

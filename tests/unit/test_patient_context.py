@@ -91,6 +91,15 @@ def test_a_misspelt_multi_word_name_is_not_read_as_its_exact_first_word() -> Non
     assert [x.id for x in lk.link("silver sulfadiazine cream").drugs] == ["silver sulfadiazine"]
 
 
+def test_a_multi_word_name_typed_without_its_spaces_is_that_name() -> None:
+    lk = EntityLinker([("mexiletine", "Mexiletine Hydrochloride"), ("icosapent ethyl", "Icosapent Ethyl")], [],
+                      {"mexiletine": ["mx-1"], "icosapent ethyl": ["ie-1"]})
+    assert [x.id for x in lk.link("what is mexiletinehydrochloride for").drugs] == ["mexiletine"]
+    res = lk.link("icosapentethl side effects")  # joined and misspelt: the misspelling search knows the joined form
+    assert [(x.id, x.corrected) for x in res.drugs] == [("icosapent ethyl", True)]
+    assert lk.link("what is mexiletinehydrochloride for").unlinked == []
+
+
 @pytest.mark.parametrize("q", ["What is the blackbox warning for X?", "X black-box warning", "X black box"])
 def test_black_box_spellings_route_to_the_boxed_warning(q: str) -> None:
     assert route(q, n_drugs=1).intent == "boxed_warning"
