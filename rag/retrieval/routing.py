@@ -39,8 +39,12 @@ _RULES: list[tuple[str, str, list[str]]] = [
         ["pediatric", "warnings", "dosage"],
     ),
     ("geriatric", r"elderly|geriatric|older (adult|patient|people)|老年|老人", ["geriatric", "warnings", "dosage"]),
-    ("overdosage", r"overdos|too much|t(?:aken|ook) too many|(?:double|extra) dose|accidentally (?:took|taken|swallowed)|"
-     r"过量|超量|(?:吃|服|用|喝|打|涂)多了|多(?:吃|服|用)了", ["overdosage", "warnings"]),
+    (
+        "overdosage",
+        r"overdos|too much|t(?:aken|ook) too many|(?:double|extra) dose|accidentally (?:took|taken|swallowed)|"
+        r"过量|超量|(?:吃|服|用|喝|打|涂)多了|多(?:吃|服|用)了",
+        ["overdosage", "warnings"],
+    ),
     (
         "adverse_reactions",
         r"side[- ]effect|adverse|reaction|undesirable|不良反应|副作用|副反应",
@@ -50,7 +54,8 @@ _RULES: list[tuple[str, str, list[str]]] = [
         "dosage",
         r"\bdos(e|es|age|ing)\b|how (much|many|often|long|to (take|use))|how (should|do|can|would) (i|you|we|"
         r"he|she|they) (take|use|give)|administ|max(imum)? daily|剂量|用法|用量|怎么(吃|服|用)|如何(服用|使用)|一次|"
-        r"一日|每天|几次|多少|减量|加量|减半|empty stomach|with (?:food|meals?|milk|dairy|juice)|"
+        r"一日|每天|几次|多少|减量|加量|减半|empty stomach|"
+        r"with (?:food|meals?|dairy|(?:an? (?:full )?glass of )?(?:water|milk|juice))|"
         r"(?:before|after) (?:meals|food|eating)|空腹|饭前|饭后|餐前|餐后|送服|牛奶|果汁",
         ["dosage"],
     ),
@@ -180,7 +185,8 @@ RANK_WEIGHTS = (1.0, 0.6, 0.3)
 # once it reaches ASKED_MIN; a question only about the population ("Is X safe for my toddler?") keeps its section.
 POPULATION_INTENT = {key: intent for intent, key in INTENT_TOPIC.items() if key in {p.key for p in POPULATIONS}}
 ASKED_MIN = 0.2
-POPULATION_UNSAID = 0.5  # below it, a population intent the question has no word for gives way to the next intent
+POPULATION_UNSAID = 0.5  # below it, a population (or one-drug interaction) intent the question has no word for
+# gives way to the next intent
 
 
 @dataclass(slots=True)
@@ -237,14 +243,20 @@ def route(question: str, n_drugs: int = 0, n_diseases: int = 0, probs: dict[str,
         return Route("interaction", list(SECTIONS["interaction"]), fused, prior, fused.get("interaction", 0.0), True)
     if n_diseases and not n_drugs:
         return Route("disease_drugs", [], fused, prior, fused.get("disease_drugs", 0.0), True)
-    if top == "interaction" and context and "interaction" not in found:
-        # one drug and the patient's own condition ("stage 4 kidney disease - should I stay away from X?"): the
-        # question is about the drug and that condition, not which other drugs interact with it
-        top = next((k for k in ranked if k != "interaction"), top)
+    cued = [k for k in ranked if k in found and k != "interaction" and k not in POPULATION_INTENT.values()]
+    if top == "interaction" and "interaction" not in found and (
+            context or (cued and fused[top] < POPULATION_UNSAID)):
+        # one drug and the patient's own condition ("stage 4 kidney disease - should I stay away from X?"), or one
+        # drug, an unsure classifier and an exact word for another intent ("X with beer?": alcohol is a warning):
+        # the question is about the drug and that, not which other drugs interact with it
+        top = cued[0] if cued else next((k for k in ranked if k != "interaction"), top)
     given = {POPULATION_INTENT[k] for k in context if k in POPULATION_INTENT}
-    if top in POPULATION_INTENT.values() and top not in given and top not in found and fused[top] < POPULATION_UNSAID:
-        # an unsure population intent with no word for that population ("naproxen and alcohol" → lactation 0.4)
-        top = next((k for k in ranked if k not in POPULATION_INTENT.values()), top)
+    if top in POPULATION_INTENT.values() and top not in given and top not in found and (
+            fused[top] < POPULATION_UNSAID or cued):
+        # a population intent with no word for that population gives way when it is unsure ("naproxen and
+        # alcohol" → lactation 0.4) or when another intent has an exact word ("ibuprofen with milk?": dosage)
+        rest = [k for k in ranked if k not in POPULATION_INTENT.values()]
+        top = next((k for k in rest if k in found), rest[0] if rest else top)
     if top in given:
         asked = next((k for k in ranked if k not in POPULATION_INTENT.values()), None)
         if asked is not None and (fused[asked] >= ASKED_MIN or asked in found):  # an exact cue says what is asked
