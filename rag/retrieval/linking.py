@@ -307,7 +307,8 @@ class EntityLinker:
 
     def _fuzzy(self, gram: str, n_words: int) -> tuple[str | None, bool, list[str]]:
         """(best drug key, confident?, did-you-mean names) for a misspelt name: one edit (a transposition counts as
-        one) for names of 5+ letters, two for 9+ letters, with the first letter kept and no other drug as close."""
+        one) for names of 5+ letters, two for 9+ letters, with the first letter (for two edits the first two) kept and
+        no other drug as close."""
         choices = self._fuzzy_keys.get(n_words)
         if not choices or len(gram) < 5:
             return None, False, []
@@ -319,7 +320,10 @@ class EntityLinker:
         best_ids = {eid for typ, eid in self.keys[best_key] if typ == "Drug"}
         rivals = [k for k, d, _ in found[1:] if d <= best_d
                   and {eid for typ, eid in self.keys[k] if typ == "Drug"} != best_ids]
-        sure = best_d <= allowed and not rivals and best_key[0] == gram[0]
+        # two edits leave room for an invented name beside a real one ("Brelomycin" is two from Bleomycin): they
+        # count only where the first two letters are kept, as typing slips rarely touch a name's start
+        kept = 1 if best_d <= 1 else 2
+        sure = best_d <= allowed and not rivals and best_key[:kept] == gram[:kept]
         close = [self.display.get(("Drug", next(iter(sorted(best_ids)))), best_key)] if best_ids and best_d <= 3 else []
         close += [self.display.get(("Drug", eid), k) for k, d, _ in found[1:3] if d <= 2
                   for typ, eid in self.keys[k][:1] if typ == "Drug"]

@@ -230,3 +230,11 @@ def test_an_unsure_population_intent_needs_a_word_for_that_population() -> None:
 def test_administration_words_are_dosage_cues() -> None:
     for q in ("does X need to be taken on an empty stomach", "X with food or not", "X饭前还是饭后吃", "X要空腹吃吗"):
         assert "dosage" in cues(q), q
+
+
+def test_two_edits_at_a_names_start_are_a_question_not_a_correction() -> None:
+    lk = EntityLinker([("bleomycin", "Bleomycin")], [], {"bleomycin": ["b-1"]})
+    res = lk.link("what does Brelomycin treat")  # invented: two edits from Bleomycin, in its first letters
+    assert res.drugs == [] and res.unlinked == ["brelomycin"] and "Bleomycin" in res.suggestions
+    assert [x.id for x in lk.link("what does bleomicyn treat").drugs] == ["bleomycin"]  # two slips further on
+    assert [x.id for x in lk.link("what does bleomycni treat").drugs] == ["bleomycin"]  # one slip
