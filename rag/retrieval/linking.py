@@ -51,6 +51,22 @@ ZH_QUESTION_WORDS = re.compile(
     r"小孩|宝宝|婴儿|老年人|哺乳期|怀孕|"
     r"？|\?|。|，|,|！|!|\s)+"
 )
+# A Chinese name joined to a known one ("布洛芬和佐布拉汀能一起吃吗"): the other side of 和/与/跟 … up to where the
+# question goes on. It is an unknown drug unless it is food or drink, a pronoun, or a class ("感冒药", "降压药").
+_ZH_JOIN = r"(?:和|与|跟|及|以及|加上|、)"
+_ZH_AFTER = (
+    r"(?=能|可以|可不可以|可否|一起|一块|同时|有没有|有|会|吗|合用|同用|并用|联用|相互|之间|冲突|$|[，。？！?,])"
+)
+_ZH_PARTNER = (
+    re.compile("\x00" + _ZH_JOIN + r"([\u4e00-\u9fff]{2,8}?)" + _ZH_AFTER),
+    re.compile(r"(?:^|[，。？！?,]|吃|用|服)([\u4e00-\u9fff]{2,8}?)" + _ZH_JOIN + "\x00"),
+)
+_ZH_NOT_A_DRUG = re.compile(
+    r"药|酒|茶|咖啡|奶|果|汁|饭|食|菜|肉|蛋|水|饮料|烟|我|你|他|她|它|别的|其他|什么|哪|"
+    r"剂量|用量|用法|方法|时间|次数|疗程|多少|多久|怎么"
+)
+
+
 # form words that also join a name to the rest of a question ("prescribe X for me"): never the end of a name
 TAIL_WORDS = frozenset({"for", "and", "with", "or", "of", "in", "to"})
 _LATIN_CJK = re.compile(r"(?<=[A-Za-z0-9])(?=[\u3400-\u9fff])|(?<=[\u3400-\u9fff])(?=[A-Za-z0-9])")
@@ -247,10 +263,28 @@ class EntityLinker:
 
         for w in self._fuzzy_pass(words, left, add, suggestions, single, drop):
             unlinked.append(w)
+        if links and has_cjk(q):
+            unlinked += self._zh_partners(to_simplified(question).lower(), links)
         if not links and not unlinked:  # a Chinese question that names nothing we know: what is left may be a name
             rest = ZH_QUESTION_WORDS.sub(" ", question)
             unlinked.extend(r for r in rest.split() if has_cjk(r) and len(r) >= 2)
         return LinkResult(links, unlinked, list(dict.fromkeys(suggestions))[:3])
+
+    @staticmethod
+    def _zh_partners(q: str, links: list[Link]) -> list[str]:
+        """Chinese words joined to a linked name by 和/与/跟 that name nothing we know: unknown drugs."""
+        marked = q
+        for m in sorted({lk.matched for lk in links if lk.matched}, key=len, reverse=True):
+            marked = marked.replace(m, "\x00")
+        if "\x00" not in marked:
+            return []
+        out: list[str] = []
+        for rx in _ZH_PARTNER:
+            for hit in rx.finditer(marked):
+                w = hit.group(1)
+                if not _ZH_NOT_A_DRUG.search(w) and w not in out:
+                    out.append(w)
+        return out
 
     def _name_starts_inside(self, words: list[str], i: int, n: int) -> bool:
         """True when a multi-word drug name begins after the first word of words[i:i+n] (and may run past it)."""

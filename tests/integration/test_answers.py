@@ -130,3 +130,16 @@ def test_alcohol_with_a_drug_is_a_safety_question(service, q):
 
 def test_how_to_take_on_an_empty_stomach_is_a_dosage_question(service):
     assert service.retriever.retrieve("does naproxen need to be taken on an empty stomach").route.intent == "dosage"
+
+
+@pytest.mark.parametrize("q", ["Can I take ibuprofen with lithium?", "锂盐和布洛芬能一起吃吗"])
+def test_lithium_by_its_everyday_name_is_the_recorded_pair(service, q):
+    ans = service.ask(q)  # "lithium"/"锂盐" is lithium carbonate: the DDInter pair (Major), not ibuprofen alone
+    assert ans.status == "answered", (q, ans.status, ans.answer)
+    assert any("lithium" in " ".join(ck.drugs + ck.drug_ids).lower() and ck.recorded and ck.severity
+               for ck in ans.interaction_checks), ans.interaction_checks
+
+
+def test_an_invented_chinese_name_beside_a_real_one_is_not_answered_as_the_real_one(service):
+    ans = service.ask("佐布拉汀和萘普生能一起吃吗")
+    assert ans.status == "insufficient_evidence" and not ans.citations and "佐布拉汀" in ans.answer

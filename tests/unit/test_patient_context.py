@@ -207,6 +207,18 @@ def test_an_unknown_chinese_name_is_quoted_without_the_question_around_it() -> N
     assert lk.link("伤湿止痛膏怎么用").unlinked == ["伤湿止痛膏"]  # 伤 inside a name stays
 
 
+def test_an_unknown_chinese_name_joined_to_a_known_one_is_unlinked() -> None:
+    lk = EntityLinker([("ibuprofen", "Ibuprofen")], [], {"ibuprofen": ["i-1"]}, zh_en={"布洛芬": "ibuprofen"})
+    for q in ("佐布拉汀和布洛芬能一起吃吗", "布洛芬与佐布拉汀有相互作用吗", "布洛芬、佐布拉汀可以同时用吗"):
+        res = lk.link(q)
+        assert [x.id for x in res.drugs] == ["ibuprofen"], q
+        assert res.unlinked == ["佐布拉汀"], q
+    # food, drink, a class of drugs, a pronoun or a question about dosing is not an unknown drug
+    for q in ("布洛芬和酒能一起吗", "布洛芬和感冒药可以一起吃吗", "布洛芬跟牛奶一起吃吗", "布洛芬和别的药有冲突吗",
+              "布洛芬和剂量有关吗"):
+        assert lk.link(q).unlinked == [], q
+
+
 def test_a_salt_word_that_begins_another_drug_is_not_swallowed_as_a_salt() -> None:
     lk = EntityLinker([("lisinopril", "Lisinopril"), ("potassium chloride", "Potassium Chloride"),
                        ("losartan potassium", "Losartan Potassium"), ("spironolactone", "Spironolactone")], [],
