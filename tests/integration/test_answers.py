@@ -143,3 +143,10 @@ def test_lithium_by_its_everyday_name_is_the_recorded_pair(service, q):
 def test_an_invented_chinese_name_beside_a_real_one_is_not_answered_as_the_real_one(service):
     ans = service.ask("佐布拉汀和萘普生能一起吃吗")
     assert ans.status == "insufficient_evidence" and not ans.citations and "佐布拉汀" in ans.answer
+
+
+@pytest.mark.parametrize("q", ["Can I take Zorblaxin with ibuprofen?", "佐布拉汀和布洛芬能一起吃吗"])
+def test_the_known_drug_beside_an_unknown_name_is_named_once(service, q):
+    ans = service.ask(q)  # ibuprofen links as several entities ("Ibuprofen", "ibuprofen"): one name in the answer
+    assert ans.status == "insufficient_evidence"
+    assert ans.answer.lower().count("ibuprofen") == 1, ans.answer
