@@ -25,7 +25,7 @@ class Population:
 _I = re.I
 POPULATIONS: tuple[Population, ...] = (
     Population("renal", re.compile(r"\b(kidneys?|renal|(?:h[a]?emo|peritoneal )?dialy[sz]\w*|creatinine|crcl|e?gfr|"
-                                    r"nephr\w*|uraemi\w*|uremi\w*)\b|肾|透析|肌酐|尿毒症", _I),
+                                    r"nephr\w*|uraemi\w*|uremi\w*|ckd|esrd)\b|肾|透析|肌酐|尿毒症", _I),
                "renal impairment kidney function creatinine clearance dialysis dose adjustment",
                re.compile(r"renal|kidney|creatinine clearance|dialysis|肾", _I), "kidney problems", "肾功能不全"),
     Population("hepatic", re.compile(r"\b(liver|hepatic|hepato\w*|cirrho\w*|hepatitis|transaminases?|alt|ast|"
@@ -33,21 +33,24 @@ POPULATIONS: tuple[Population, ...] = (
                "hepatic impairment liver disease cirrhosis dose adjustment",
                re.compile(r"hepatic|liver|cirrhosis|肝", _I), "liver problems", "肝功能不全"),
     Population("pregnancy", re.compile(r"pregnan|expecting a baby|trying to conceive|trimester|unborn|fetus|foetus|"
-                                        r"怀孕|孕|妊娠|胎儿", _I),
+                                        r"\b(?:i'?m|i am|she'?s|she is|wife is|we'?re|we are) expecting\b|"
+                                        r"\bweeks along\b|怀孕|孕|妊娠|胎儿", _I),
                "pregnancy pregnant women fetal risk",
                re.compile(r"pregnan|fetal|fetus|孕|妊娠", _I), "pregnancy", "妊娠期"),
     Population("lactation", re.compile(r"breast[- ]?fe(?:e)?d|breast ?milk|nursing(?! homes?\b| facilit| care\b| staff)"
-                                       r"|lactat|pumping|哺乳|喂奶|母乳|奶水", _I),
+                                       r"|lactat|pumping|post-?partum|哺乳|喂奶|母乳|奶水|月子|产后", _I),
                "lactation breastfeeding nursing mothers human milk",
                # "breast" alone is breast cancer in half the oncology labels
                re.compile(r"breast[- ]?(?:feed|fed|milk)|lactat|nursing (?:mothers?|women|infants?)|human milk|"
                           r"哺乳|乳汁", _I), "breastfeeding", "哺乳期"),
     Population("child", re.compile(r"\b(child|children|kids?|son|daughter|toddler|infants?|baby|babies|newborns?|"
-                                   r"teen\w*|pediatric|paediatric)\b|儿童|小孩|孩子|宝宝|婴|幼儿|小儿", _I),
+                                   r"teen\w*|pediatric|paediatric|preemies?|little ones?|kiddos?)\b|"
+                                   r"儿童|小孩|孩子|宝宝|婴|幼儿|小儿", _I),
                "pediatric patients children dose",
                re.compile(r"pediatric|paediatric|child|infant|adolescent|儿童|小儿", _I), "children", "儿童"),
     Population("elderly", re.compile(r"\b(elderly|seniors?|geriatric|grand(ma|pa|mother|father|parents?)|"
-                                     r"old(er)? (man|woman|people|person|patients?|adults?))\b|老人|老年|高龄", _I),
+                                     r"old(er)? (man|woman|people|person|patients?|adults?))\b|"
+                                     r"老人|老年|高龄|上了年纪|年纪大|岁数大", _I),
                "geriatric elderly older patients dose",
                re.compile(r"geriatric|elderly|older (adult|patient)|aged|老年", _I), "older adults", "老年人"),
 )
@@ -70,25 +73,76 @@ BY_KEY = {p.key: p for p in (*POPULATIONS, *TOPICS)}
 INTENT_TOPIC = {"pregnancy": "pregnancy", "lactation": "lactation", "pediatric": "child", "geriatric": "elderly",
                 "storage": "storage", "overdosage": "overdosage", "pharmacology": "pharmacology"}
 MAX_POPULATIONS = 2  # population passages looked up per question (the first named)
-_AGE = re.compile(r"(\d{1,3})\s*(?:-|\s)?(?:years?|yrs?|yo|y/o)\b|(\d{1,3})\s*岁|(\d{1,3})\s*(?:months?|个月)|"
+_WHO = (r"i'?m|i am|he'?s|she'?s|(?:he|she|who|one|kid|son|daughter|child|baby|boy|girl|mom|mum|mother|dad|father|"
+        r"wife|husband|patient|grand\w+) is|turned|turning|aged?")
+_AGE = re.compile(r"(\d{1,3})\s*(?:-|\s)?(?:years?|yrs?|yo|y/o)\b|(\d{1,3})\s*(?:多|来|几)?\s*周?岁|"
+                  r"(\d{1,3})\s*-?\s*(?:months?|个月)|"
                   # "I'm 70", "she is 4", "aged 81": a bare number after who, not a weight, dose or count
-                  r"\b(?:i'?m|i am|he'?s|she'?s|(?:he|she|who) is|aged?)\s+(\d{1,3})\b"
+                  rf"\b(?:{_WHO})\s+(\d{{1,3}})\b"
                   r"(?!\s*(?:%|mg|mcg|µg|g\b|kg|lbs?|pounds?|ml|units?|weeks?|days?|hours?|times|tablets?|pills?|cm|"
-                  r"mm|ft|feet|inch|[.,]\d))", _I)
+                  r"mm|ft|feet|inch|[.,]\d))|"
+                  # "年过60", "今年75", "我妈80了"
+                  r"(?:年过|年近|今年|已经)\s*(\d{1,3})|(?:我|妈|爸|奶奶|爷爷|姥姥|姥爷|外婆|外公|老人)\D{0,3}?(\d{2,3})\s*了|"
+                  # "in my 80s", "a 70-something"
+                  r"\bin (?:my|his|her|their|your) (\d)0'?s\b|\b(\d)0[- ]?something\b", _I)
+_EN_TENS = {w: 10 * i for i, w in enumerate(("twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty",
+                                                "ninety"), 2)}
+_EN_UNITS = {w: i for i, w in enumerate((
+    "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "thirteen",
+    "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"), 1)}
+_TENS, _ONES, _ALL = "|".join(_EN_TENS), "|".join(list(_EN_UNITS)[:9]), "|".join(_EN_UNITS)
+_EN_NUMBER = re.compile(rf"\b(?:({_TENS})(?:[- ]({_ONES}))?|({_ALL}))\b"
+                        rf"|\b({'|'.join(w[:-1] for w in _EN_TENS)})ies\b", _I)
+_ZH_DIGIT = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+# a Chinese numeral where an age goes: before 岁 or "个月大", or after 年过/今年 ("七十二岁", "六十多岁", "年过六十");
+# not "一个月吃几盒"
+_ZH_NUMBER = re.compile(r"(?<=年过|年近|今年|已经)([一二两三四五六七八九十]{1,3})|"
+                        r"([一二两三四五六七八九十]{1,3})(?=\s*(?:多|来|几)?\s*周?岁|个月(?:大|的(?:宝宝|孩子|婴儿|小孩)))")
+
+
+def _en_number(m: re.Match[str]) -> str:
+    if m.group(4):  # "seventies": the middle of the decade
+        return f"{_EN_TENS[m.group(4).lower() + 'y'] // 10}0s"
+    if m.group(3):
+        return str(_EN_UNITS[m.group(3).lower()])
+    return str(_EN_TENS[m.group(1).lower()] + (_EN_UNITS[m.group(2).lower()] if m.group(2) else 0))
+
+
+def _zh_number(m: re.Match[str]) -> str:
+    w = m.group(1) or m.group(2)
+    if "十" not in w:
+        return str(_ZH_DIGIT[w]) if len(w) == 1 else w
+    tens, _, units = w.partition("十")
+    if len(tens) > 1 or len(units) > 1:
+        return w
+    return str(10 * (_ZH_DIGIT.get(tens, 1) if tens else 1) + (_ZH_DIGIT.get(units, 0) if units else 0))
+
+
+def ages(text: str) -> list[tuple[int, bool]]:
+    """(age, in months?) for each age the text gives, in digits or words ("seventy-two", "七十二岁", "in my 80s")."""
+    text = _ZH_NUMBER.sub(_zh_number, _EN_NUMBER.sub(_en_number, text))
+    out: list[tuple[int, bool]] = []
+    for m in _AGE.finditer(text):
+        if m.group(3):
+            out.append((int(m.group(3)), True))
+        elif m.group(7) or m.group(8):  # a decade: its middle
+            out.append((int(m.group(7) or m.group(8)) * 10 + 5, False))
+        else:
+            out.append((int(next(g for g in (m.group(1), m.group(2), m.group(4), m.group(5), m.group(6)) if g)), False))
+    return out
+
+
 # context that makes a general dose answer safe to give without asking first (an adult, other medicines named, …)
-OTHER_CONTEXT = re.compile(r"\b(adults?|weigh\w*|kg|lbs?|also tak\w*|other (drugs?|medicines?|medications?))\b|"
+OTHER_CONTEXT = re.compile(r"\b(adults?|weigh\w*|also tak\w*|other (drugs?|medicines?|medications?))\b|"
+                           r"(?<![a-z])(kg|lbs?)\b|"
                            r"成人|体重|公斤|同时(服|吃|用)|其他药", _I)
 
 
 def populations(text: str) -> list[str]:
     """Population keys the text mentions (an age sets child below 18 and elderly from 65)."""
     found = [p.key for p in POPULATIONS if p.ask.search(text)]
-    for m in _AGE.finditer(text):
-        if m.group(3):  # an age in months: a baby
-            found.append("child")
-            continue
-        age = int(m.group(1) or m.group(2) or m.group(4))
-        if age < 18:
+    for age, months in ages(text):
+        if months or age < 18:  # an age in months: a baby
             found.append("child")
         elif age >= 65:
             found.append("elderly")
@@ -97,4 +151,4 @@ def populations(text: str) -> list[str]:
 
 def gives_context(text: str) -> bool:
     """True when the text already says who takes the drug, so a clarifying question is not needed."""
-    return bool(populations(text)) or bool(_AGE.search(text)) or bool(OTHER_CONTEXT.search(text))
+    return bool(populations(text)) or bool(ages(text)) or bool(OTHER_CONTEXT.search(text))

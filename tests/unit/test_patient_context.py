@@ -8,7 +8,7 @@ import re
 import pytest
 
 from kb_loaders.cn_inserts import load_cn_inserts
-from rag.retrieval.context import BY_KEY, populations
+from rag.retrieval.context import BY_KEY, ages, gives_context, populations
 from rag.retrieval.linking import EntityLinker
 from rag.retrieval.routing import cues, route
 
@@ -250,3 +250,28 @@ def test_two_edits_at_a_names_start_are_a_question_not_a_correction() -> None:
     assert res.drugs == [] and res.unlinked == ["brelomycin"] and "Bleomycin" in res.suggestions
     assert [x.id for x in lk.link("what does bleomicyn treat").drugs] == ["bleomycin"]  # two slips further on
     assert [x.id for x in lk.link("what does bleomycni treat").drugs] == ["bleomycin"]  # one slip
+
+
+@pytest.mark.parametrize(("q", "key"), [
+    ("I'm seventy-two, how much X", "elderly"), ("I'm in my 80s, X dose?", "elderly"),
+    ("she's in her seventies, X dose", "elderly"), ("dose of X for a 70-something", "elderly"),
+    ("X dose for my 3-month-old", "child"), ("my little one is 4, how much X", "child"), ("my son is 9", "child"),
+    ("my wife is expecting, what dose of X", "pregnancy"), ("X dose, I'm 34 weeks along", "pregnancy"),
+    ("X dose with stage 3 CKD", "renal"), ("我七十二岁，X吃多少", "elderly"), ("我70多岁了，X一次吃多少", "elderly"),
+    ("我爸今年75，X一次几片", "elderly"), ("我妈80了，X吃多少", "elderly"), ("上了年纪的人X吃多少", "elderly"),
+    ("孩子两岁X吃多少", "child"), ("宝宝三个月大X用量", "child"), ("坐月子期间X怎么吃", "lactation"),
+])
+def test_ages_and_conditions_as_people_write_them_are_context(q, key) -> None:
+    assert key in populations(q) and gives_context(q), q
+
+
+@pytest.mark.parametrize("q", ["take one tablet of X twice a day?", "X 10 mg twice daily, is that right",
+                               "X一个月吃几盒", "吃了两片X了，还能吃吗", "我已经吃了三天X了", "I took X at 8",
+                               "my dog is 12, X dose", "X每天吃一次还是两次"])
+def test_counts_doses_and_times_are_not_ages(q) -> None:
+    assert not gives_context(q), q
+
+
+def test_a_weight_written_against_its_unit_is_context() -> None:
+    assert gives_context("X dose for a 60kg woman") and gives_context("I weigh 50kg, X dose")
+    assert ages("六十多岁的人X吃多少") == [(60, False)] and populations("六十多岁的人X吃多少") == []  # an age, under 65
