@@ -151,4 +151,5 @@ def populations(text: str) -> list[str]:
 
 def gives_context(text: str) -> bool:
     """True when the text already says who takes the drug, so a clarifying question is not needed."""
-    return bool(populations(text)) or bool(ages(text)) or bool(OTHER_CONTEXT.search(text))
+    # a population named, or any age (populations() only keeps those under 18 or from 65)
+    return any(p.ask.search(text) for p in POPULATIONS) or bool(ages(text)) or bool(OTHER_CONTEXT.search(text))

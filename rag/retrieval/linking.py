@@ -201,7 +201,8 @@ class EntityLinker:
     def link(self, question: str) -> LinkResult:
         """Exact names first (longest match), then misspellings of drug names (edit distance over the name index,
         linked only when confident, else offered as "did you mean"), then name-like words that match nothing."""
-        q = norm_name(_LATIN_CJK.sub(" ", to_simplified(question)))
+        simple = to_simplified(question)
+        q = norm_name(_LATIN_CJK.sub(" ", simple))
         links: list[Link] = []
         seen: set[tuple[str, str]] = set()
 
@@ -264,7 +265,7 @@ class EntityLinker:
         for w in self._fuzzy_pass(words, left, add, suggestions, single, drop):
             unlinked.append(w)
         if links and has_cjk(q):
-            unlinked += self._zh_partners(to_simplified(question).lower(), links)
+            unlinked += self._zh_partners(simple.lower(), links)
         if not links and not unlinked:  # a Chinese question that names nothing we know: what is left may be a name
             rest = ZH_QUESTION_WORDS.sub(" ", question)
             unlinked.extend(r for r in rest.split() if has_cjk(r) and len(r) >= 2)
