@@ -70,8 +70,11 @@ def _label_answer(ret: Retrieval, d: Draft, label_src: list[Source], graph_src: 
             d.fact(s, a, b)
         if len(d.facts) >= 3:
             break
-    extra = next((s for s in main if s.doc_id == top.doc_id and s.section != top.section), None)
-    if extra is not None and len(d.facts) < 3:  # one passage from the next best section of the same label
+    # one passage from another section of the same label: the route's next preferred section when retrieval found
+    # one ("can I take X while nursing?": contraindications, then warnings), else the next best passage's section
+    others = [s for s in main if s.doc_id == top.doc_id and s.section != top.section]
+    extra = next((s for s in others if s.section in ev.sections), others[0] if others else None)
+    if extra is not None and len(d.facts) < 3:
         for a, b in best_spans(extra.section_text, ev.question, exclude, lead=False, n=1, max_chars=400):
             d.fact(extra, a, b, clean(extra.section_text[a:b], 400))
     said: dict[str, tuple[Source, str]] = {}  # population or topic → (its source, the sentence quoted)

@@ -234,13 +234,17 @@ class EntityLinker:
                             break
                     else:
                         i += 1
-        words = [w for w in q.split() if not has_cjk(w)]
+        toks = q.split()
+        pos = [k for k, w in enumerate(toks) if not has_cjk(w)]  # a name never spans Chinese text ("8岁，omnipaque")
+        words = [toks[k] for k in pos]
         left: list[int] = []  # positions of latin words no exact name covered
         single: dict[int, list[Link]] = {}  # one-word exact names by position ("silver" of "silver sulfadiazne")
         i = 0
         while i < len(words):
             for n in range(min(self.max_words, len(words) - i), 0, -1):
                 gram = " ".join(words[i: i + n])
+                if n > 1 and (pos[i + n - 1] - pos[i] != n - 1 or (words[i].isdigit() and gram not in self.keys)):
+                    continue  # across Chinese text, or a leading number ("my son is 8, omnipaque"): not one name
                 key = gram if gram in self.keys else base_name(gram) if words[i + n - 1] not in TAIL_WORDS else ""
                 if key in self.keys and key not in EN_STOP:
                     if key != gram and n > 1 and self._name_starts_inside(words, i, n):

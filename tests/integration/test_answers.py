@@ -150,3 +150,19 @@ def test_the_known_drug_beside_an_unknown_name_is_named_once(service, q):
     ans = service.ask(q)  # ibuprofen links as several entities ("Ibuprofen", "ibuprofen"): one name in the answer
     assert ans.status == "insufficient_evidence"
     assert ans.answer.lower().count("ibuprofen") == 1, ans.answer
+
+
+@pytest.mark.parametrize("q", ["Can someone with cirrhosis take naproxen?", "肾不好的人能吃萘普生吗",
+                               "can my 10 year old be given naproxen", "is naproxen ok while nursing my baby?"])
+def test_may_this_patient_take_it_cites_the_contraindications_and_the_warnings(service, source_labels, q):
+    # a permission question with the patient's condition: who must not take it, then the precautions (before: the
+    # classifier read "take/be given" as "what is it used for", or the answer's second passage was dosage)
+    ans = service.ask(q)
+    assert ans.status == "answered", (q, ans.answer)
+    cited = {c.section for c in ans.citations if c.doc_id == "000155a8-709c-44e5-a75f-cd890f3a7caf"}
+    assert {"contraindications", "warnings"} <= cited, (q, cited)
+    assert_verbatim(ans, source_labels)
+
+
+def test_how_a_drug_is_given_is_a_dosage_question(service):
+    assert service.retriever.retrieve("how should naproxen be given to an adult?").route.intent == "dosage"

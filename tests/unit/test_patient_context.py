@@ -275,3 +275,28 @@ def test_counts_doses_and_times_are_not_ages(q) -> None:
 def test_a_weight_written_against_its_unit_is_context() -> None:
     assert gives_context("X dose for a 60kg woman") and gives_context("I weigh 50kg, X dose")
     assert ages("六十多岁的人X吃多少") == [(60, False)] and populations("六十多岁的人X吃多少") == []  # an age, under 65
+
+
+def test_a_name_never_spans_chinese_text_or_starts_with_a_number() -> None:
+    lk = EntityLinker([("omnipaque", "Omnipaque")], [], {"omnipaque": ["o-1"]})
+    for q in ("我儿子8岁，omnipaque一次给多少", "my son is 8, omnipaque dose"):
+        assert [(x.id, x.matched) for x in lk.link(q).drugs] == [("omnipaque", "omnipaque")], q  # not "8 omnipaque"
+
+
+def test_an_unsure_population_intent_never_falls_back_to_a_drug_pair_question() -> None:
+    # "我有肝硬化，能吃X吗": one drug, an unsure intent the question has no word for, no word for interactions
+    probs = {"pediatric": 0.36, "interaction": 0.18, "contraindications": 0.15, "pregnancy": 0.1, "dosage": 0.07}
+    assert route("我有 Y 能吃 X 吗", n_drugs=1, n_diseases=1, probs=probs, context=["hepatic"]).intent == \
+        "contraindications"
+
+
+@pytest.mark.parametrize("intent", ["pregnancy", "lactation", "pediatric", "geriatric"])
+def test_a_population_question_reads_the_contraindications_next(intent: str) -> None:
+    r = route("X", n_drugs=1, probs={intent: 0.9, "indications": 0.1}, context=[])
+    assert r.sections[:2] == [intent, "contraindications"], r.sections
+
+
+@pytest.mark.parametrize("q", ["how should X be given to an adult", "how is it administered", "X有什么不良反应",
+                               "吃了X会有什么反应"])
+def test_administration_and_reaction_wordings_are_cued(q: str) -> None:
+    assert set(cues(q)) & {"dosage", "adverse_reactions"}, q
