@@ -65,8 +65,9 @@ _RULES: list[tuple[str, str, list[str]]] = [
         r"(?:before|after) (?:meals|food|eating)|空腹|饭前|饭后|餐前|餐后|送服|牛奶|果汁",
         ["dosage"],
     ),
+    # a safety question is answered with the precautions and then who must not take it at all
     ("warnings", r"warning|precaution|caution|careful|alcohol|beer|wine|liquor|drinking|注意事项|注意|警告|慎用|喝酒|"
-     r"饮酒|酒精", ["warnings", "boxed_warning"]),
+     r"饮酒|酒精", ["warnings", "contraindications", "boxed_warning"]),
     ("storage", r"\bstor(e|age)\b|shelf|keep it|贮藏|储存|保存", ["storage"]),
     ("ingredients", r"ingredient|contain|what is in|成分|含有", ["ingredients"]),
     (
@@ -278,6 +279,10 @@ def route(question: str, n_drugs: int = 0, n_diseases: int = 0, probs: dict[str,
         rest = [k for k in ranked if k not in POPULATION_INTENT.values()
                 and (k != "interaction" or "interaction" in found)]  # one drug: not a drug-pair question
         top = next((k for k in rest if k in found), rest[0] if rest else top)
+    if context and top not in given and top not in found and cued:
+        # the patient's condition pulls the classifier towards safety ("I have kidney disease, how much X can I
+        # take?" → contraindications); an exact word for what is asked says what the question is about
+        top = cued[0]
     if top in given:
         asked = next((k for k in ranked if k not in POPULATION_INTENT.values()), None)
         if asked is not None and (fused[asked] >= ASKED_MIN or asked in found):  # an exact cue says what is asked

@@ -300,3 +300,17 @@ def test_a_population_question_reads_the_contraindications_next(intent: str) -> 
                                "吃了X会有什么反应"])
 def test_administration_and_reaction_wordings_are_cued(q: str) -> None:
     assert set(cues(q)) & {"dosage", "adverse_reactions"}, q
+
+
+def test_with_patient_context_an_exact_word_for_the_aspect_decides() -> None:
+    # the condition pulls the classifier towards safety; "how much" says the question is about the dose
+    probs = {"contraindications": 0.57, "dosage": 0.39, "warnings": 0.04}
+    q = "i have chronic kidney disease how much X can i take"
+    assert route(q, n_drugs=1, probs=probs, context=["renal"]).intent == "dosage"
+    assert route(q.replace("how much", "may"), n_drugs=1, probs=probs, context=["renal"]).intent == \
+        "contraindications"  # no word for another aspect: the classifier decides
+
+
+def test_a_safety_question_reads_the_contraindications_after_the_warnings() -> None:
+    assert route("X", n_drugs=1, probs={"warnings": 0.9, "dosage": 0.1}).sections[:2] == ["warnings",
+                                                                                          "contraindications"]
