@@ -95,14 +95,16 @@ _COMPILED = [(name, re.compile(rx, re.I), secs) for name, rx, secs in _RULES]
 # 给我/帮我/你…开 (not 开了/开的/开车). A clause that names the prescriber (my doctor, 医生, 医院 …) reports a
 # prescription instead and is left to the classifier. The classifier still catches every other wording.
 _RX_WORD = r"(?:e-?|electronic\s+)?(?:prescription|perscription|presciption|rx|script)s?\b"
-_RX_VERB = r"(?:write|give|issue|send|make|generate|draft|authori[sz]e|fax|renew|refill)"
+_RX_VERB = (r"(?:write|give|issue|send|make|generate|draft|authori[sz]e|fax|renew|refill|do|put\s+(?:in|through)|"
+            r"call\s+in)")
 _PLAN = r"(?:treatment|medication|medicine|drug|dosing|dose)\s+(?:plan|regimen|schedule)"
 # the prescription itself as the object ("write me a new script for X", "give my dad a prescription"), not a modifier
 # ("give me prescription info", "a list of prescription sleep aids")
 _RX_OBJ = (r"(?:\s+(?:me|us|him|her|them|my\s+\w+|out|up))?\s+(?:(?:a|an|another|new|my|our|his|her|the|\d+)\s+)?"
            r"(?:(?:new|repeat|refill|\d+[- ]day|month'?s?)\s+)?")
 _RX_END = r"(?=\s*(?:[.!?,;:]|$|(?:for|of|to|that|so|with|please|pls|now|today|asap|again|refill|renewal)\b))"
-_ZH_WHO = r"(?:我|俺|咱|我们|他|她|孩子|宝宝|我[妈爸儿女老奶爷姥家][妈爸子儿婆公奶爷姥人]?|我?父母|我?家人)"
+_ZH_WHO = (r"(?:我|俺|咱|我们|他|她|孩子|宝宝|我[妈爸儿女老奶爷姥家][妈爸子儿婆公奶爷姥人]?|"
+           r"我?(?:父母|家人|母亲|父亲|爱人|丈夫|妻子))")
 _ZH_OPEN = r"(?:开(?![了过的着车始封水关心学会门窗导]|玩笑)|开具)"  # 开 as prescribing, not 开车/开始/开封/打开
 _ZH_TAIL = r"[^，。？！,.?!]{0,40}?(?:处方|药方|方子|药)"
 _RX_EXACT = [
@@ -115,7 +117,7 @@ _RX_EXACT = [
                r"my|our|something|anything|(?:[\w-]+\s+){0,4}?for\s+(?:me|us|my|him|her))\b", re.I),
     re.compile(r"\bi\s*(?:need|want|would like|'d like|’d like)\s+you\s+to\s+(?:prescribe|write\b[^.?!]{0,30}?"
                + _RX_WORD + ")", re.I),
-    re.compile(r"(?<![会么啥])(?:给|帮|替)" + _ZH_WHO + _ZH_OPEN),
+    re.compile(r"(?<![会么啥])(?:给|帮|替|为)" + _ZH_WHO + _ZH_OPEN),
     re.compile(r"(?:给|帮|替)" + _ZH_WHO + r"(?:写|出|续)(?:个|一个|张|一张|份)?(?:处方|药方|方子|方)"),
     re.compile(r"(?:给|帮|替)" + _ZH_WHO + r"(?:定|制定|做|出|开|拟)(?:个|一个|份)?(?:用药|治疗|吃药)(?:方案|计划)"),
     re.compile(r"(?:你|您)(?:能|能不能|可以|可不可以|帮|来|就|直接|给|帮我|给我|替我)*" + _ZH_OPEN +
@@ -167,7 +169,7 @@ def asks_misuse(text: str) -> bool:
 _CAST = re.compile(r"\b(?:you(?:'re|\s+are)(?:\s+now)?|be|pretend(?:\s+to\s+be|\s+you(?:'re|\s+are))?|act\s+as|"
                    r"role-?play\s+as|imagine\s+you(?:'re|\s+are))\s+(?:my\s+|a\s+|an\s+|the\s+)?(?:\w+\s+)?(?:doctor|"
                    r"physician|gp|prescriber)\b|(?:你|您)(?:就|现在)?(?:是|当|作为|扮演)[^，。？！]{0,4}?(?:医生|大夫|医师)"
-                   r"(?!吗)|(?:假装|扮演)[^，。？！]{0,4}?(?:医生|大夫|医师)", re.I)
+                   r"(?!吗)|(?:假装|扮演|假设你是|假如你是|如果你是)[^，。？！]{0,4}?(?:医生|大夫|医师)", re.I)
 _WANTS = re.compile(r"\bi\s*(?:really\s+|just\s+)?(?:need|want|would like|'d like)\b(?!\s+to\b)|"
                     r"\b(?:give|get|send)\s+me\b|\bmake it official\b|"
                     r"我(?:就|只)?(?:要|需要|想要)(?!知道|了解|问|查)|给我(?!讲|说|介绍|解释|查)", re.I)
