@@ -61,6 +61,18 @@ def _label_answer(ret: Retrieval, d: Draft, label_src: list[Source], graph_src: 
     top = (main or label_src)[0]
     exclude = {tok for lk in ev.linked for tok in tokens_for_overlap(lk.matched + " " + lk.name)}
     lead = top.section in LEAD_SECTIONS
+    # then one passage from each of the route's next preferred sections that retrieval found for the same label
+    # ("can I take X while nursing?": contraindications and warnings; a safety question: the boxed warning and the
+    # contraindications), or, when it found none, from the next best passage's section
+    others = [s for s in main if s.doc_id == top.doc_id and s.section != top.section]
+    extras: list[Source] = []
+    for sec in ev.sections:
+        hit = next((s for s in others if s.section == sec), None)
+        if hit is not None and len(extras) < 2:
+            extras.append(hit)
+    cap = 4 if extras else 3  # facts in all: a fallback passage only when the asked section gave fewer than 3
+    if not extras and others:
+        extras = [others[0]]
     done: set[int] = set()
     for s in [s for s in main if s.doc_id == top.doc_id and s.section == top.section]:
         if id(s.section_text) in done:
@@ -68,13 +80,11 @@ def _label_answer(ret: Retrieval, d: Draft, label_src: list[Source], graph_src: 
         done.add(id(s.section_text))
         for a, b in best_spans(s.section_text, ev.question, exclude, lead=lead, n=2 if not d.facts else 1):
             d.fact(s, a, b)
-        if len(d.facts) >= 3:
+        if len(d.facts) >= (2 if len(extras) > 1 else 3):
             break
-    # one passage from another section of the same label: the route's next preferred section when retrieval found
-    # one ("can I take X while nursing?": contraindications, then warnings), else the next best passage's section
-    others = [s for s in main if s.doc_id == top.doc_id and s.section != top.section]
-    extra = next((s for s in others if s.section in ev.sections), others[0] if others else None)
-    if extra is not None and len(d.facts) < 3:
+    for extra in extras:
+        if len(d.facts) >= cap:
+            break
         for a, b in best_spans(extra.section_text, ev.question, exclude, lead=False, n=1, max_chars=400):
             d.fact(extra, a, b, clean(extra.section_text[a:b], 400))
     said: dict[str, tuple[Source, str]] = {}  # population or topic → (its source, the sentence quoted)

@@ -65,9 +65,9 @@ _RULES: list[tuple[str, str, list[str]]] = [
         r"(?:before|after) (?:meals|food|eating)|空腹|饭前|饭后|餐前|餐后|送服|牛奶|果汁",
         ["dosage"],
     ),
-    # a safety question is answered with the precautions and then who must not take it at all
+    # a safety question is answered with the precautions, the boxed warning and who must not take it at all
     ("warnings", r"warning|precaution|caution|careful|alcohol|beer|wine|liquor|drinking|注意事项|注意|警告|慎用|喝酒|"
-     r"饮酒|酒精", ["warnings", "contraindications", "boxed_warning"]),
+     r"饮酒|酒精", ["warnings", "boxed_warning", "contraindications"]),
     ("storage", r"\bstor(e|age)\b|shelf|keep it|贮藏|储存|保存", ["storage"]),
     ("ingredients", r"ingredient|contain|what is in|成分|含有", ["ingredients"]),
     (
@@ -279,7 +279,8 @@ def route(question: str, n_drugs: int = 0, n_diseases: int = 0, probs: dict[str,
         # a population intent with no word for that population gives way when it is unsure ("naproxen and
         # alcohol" → lactation 0.4) or when another intent has an exact word ("ibuprofen with milk?": dosage)
         rest = [k for k in ranked if k not in POPULATION_INTENT.values()
-                and (k != "interaction" or "interaction" in found)]  # one drug: not a drug-pair question
+                and (k != "interaction" or "interaction" in found or not context)]  # the patient's condition and
+        # one drug ("我有肝硬化，能吃X吗"): not a drug-pair question
         top = next((k for k in rest if k in found), rest[0] if rest else top)
     if context and top not in given and top not in found and cued:
         # the patient's condition pulls the classifier towards safety ("I have kidney disease, how much X can I

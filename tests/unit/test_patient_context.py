@@ -288,6 +288,9 @@ def test_an_unsure_population_intent_never_falls_back_to_a_drug_pair_question() 
     probs = {"pediatric": 0.36, "interaction": 0.18, "contraindications": 0.15, "pregnancy": 0.1, "dosage": 0.07}
     assert route("我有 Y 能吃 X 吗", n_drugs=1, n_diseases=1, probs=probs, context=["hepatic"]).intent == \
         "contraindications"
+    # without a condition, an unsure population guess still gives way to the drug-pair intent ("what not to mix X
+    # with")
+    assert route("what not to mix X with", n_drugs=1, probs=probs).intent == "interaction"
 
 
 @pytest.mark.parametrize("intent", ["pregnancy", "lactation", "pediatric", "geriatric"])
@@ -311,6 +314,6 @@ def test_with_patient_context_an_exact_word_for_the_aspect_decides() -> None:
         "contraindications"  # no word for another aspect: the classifier decides
 
 
-def test_a_safety_question_reads_the_contraindications_after_the_warnings() -> None:
-    assert route("X", n_drugs=1, probs={"warnings": 0.9, "dosage": 0.1}).sections[:2] == ["warnings",
-                                                                                          "contraindications"]
+def test_a_safety_question_reads_the_boxed_warning_and_the_contraindications_after_the_warnings() -> None:
+    assert route("X", n_drugs=1, probs={"warnings": 0.9, "dosage": 0.1}).sections == ["warnings", "boxed_warning",
+                                                                                       "contraindications"]
