@@ -165,7 +165,9 @@ def asks_misuse(text: str) -> bool:
 
 
 # the assistant cast as the prescriber, strictly ("you're the doctor now", "be my GP", "你现在是医生"; not "as my doctor
-# said"), and what the asker wants handed over ("I need X", "give me X", "我要X"; not "I need to know", "给我讲讲")
+# said"), and what the asker wants handed over ("I need X", "give me X", "我要X"; not "I need to know", "给我讲讲").
+# _ROLE_PLAY above is the looser twin on purpose: it only removes a casting from a clause before the prescriber check,
+# where matching too much costs nothing; _CAST decides a refusal alone, so it must not match "as my doctor said".
 _CAST = re.compile(r"\b(?:you(?:'re|\s+are)(?:\s+now)?|be|pretend(?:\s+to\s+be|\s+you(?:'re|\s+are))?|act\s+as|"
                    r"role-?play\s+as|imagine\s+you(?:'re|\s+are))\s+(?:my\s+|a\s+|an\s+|the\s+)?(?:\w+\s+)?(?:doctor|"
                    r"physician|gp|prescriber)\b|(?:你|您)(?:就|现在)?(?:是|当|作为|扮演)[^，。？！]{0,4}?(?:医生|大夫|医师)"
