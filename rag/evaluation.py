@@ -162,6 +162,9 @@ def score(q: dict[str, Any], ans: Answer, m: dict[str, list[float]]) -> None:
     elif k == "refusal":
         m.setdefault("refused", []).append(float(ans.status == "refused"))
         m.setdefault("rx_answered", []).append(float(ans.status == "answered"))
+    elif k == "other" and exp.get("status") == "answered":  # a question about a prescribed drug: never refused (a
+        # drug the KB lacks is answered "insufficient evidence", counted by `answered`)
+        m.setdefault("false_refusal", []).append(float(ans.status == "refused"))
     elif k == "unknown":
         m.setdefault("answered_as_other_drug", []).append(float(ans.status == "answered"))
         m.setdefault("names_the_unknown", []).append(float(str(exp.get("unknown", "")).lower() in ans.answer.lower()))

@@ -20,7 +20,7 @@ from rag.answer.schema import Answer
 from rag.answer.text import CLARIFY_WHO, DOSE_NOTE, t
 from rag.core.text import sentence_spans, tokens_for_overlap
 from rag.core.types import Evidence, Source
-from rag.retrieval.context import BY_KEY, INTENT_TOPIC, MAX_POPULATIONS, TOPICS, gives_context
+from rag.retrieval.context import BY_KEY, INTENT_TOPIC, MAX_POPULATIONS, POPULATIONS, gives_context
 from rag.retrieval.retriever import Retrieval
 
 LEAD_SECTIONS = frozenset({"indications", "contraindications", "boxed_warning", "dosage", "pregnancy", "lactation",
@@ -48,7 +48,7 @@ def build(ret: Retrieval) -> Answer:
     if graph_src:
         return _graph_answer(ev, d, graph_src)
     lang = ev.language
-    who = ", ".join(dict.fromkeys(lk.name.lower() for lk in ev.linked[:3]))
+    who = _names(ev).lower()
     d.follow.append(t(lang, f"Would you like other sections of the {who} label?", f"需要查看{who}说明书的其他部分吗？"))
     return d.finish("insufficient_evidence", t(
         lang, f"The knowledge base has no label text about this for {who}. Please ask a doctor or pharmacist.",
@@ -96,12 +96,18 @@ def _label_answer(ret: Retrieval, d: Draft, label_src: list[Source], graph_src: 
     _graph_facts(d, graph_src)
     wanted = ev.sections[0] if ev.sections else None
     lead_src, first = top, (d.facts[0].text if d.facts else "")
-    topic = said.get(INTENT_TOPIC.get(ev.intent or "", ""))
-    if wanted and top.section != wanted and topic is not None:  # no section for it: the sentence that says it leads
+    # the label has no passage of the asked section among those retrieved (a label whose section ranked below another
+    # is not said to lack it)
+    missing = bool(wanted) and not any(s.doc_id == top.doc_id and s.section == wanted for s in main)
+    if ev.intent == "substance":  # the sentence about alcohol (grapefruit, …) leads, whichever section holds it
+        topic = next((said[k] for k in ret.substances if k in said), None)
+    else:  # a topic with no section of its own: the sentence that says it leads
+        topic = said.get(INTENT_TOPIC.get(ev.intent or "", "")) if missing else None
+    if topic is not None:
         lead_src, first = topic
     sec = sec_title(lead_src.section, lang)
     note = ""
-    if wanted and lead_src.section != wanted and wanted in SECTION_TITLES:
+    if missing and lead_src.section != wanted and wanted in SECTION_TITLES:
         note = t(lang, f" This label has no {sec_title(wanted, 'en')} section; the closest text is from {sec}.",
                  f"该说明书没有【{sec_title(wanted, 'zh')}】部分，以下为【{sec}】中的相关内容。")
     body = t(lang, f'According to the label "{lead_src.title}" ({sec}): {clean(first, 300)}',
@@ -116,6 +122,12 @@ def _label_answer(ret: Retrieval, d: Draft, label_src: list[Source], graph_src: 
             body += t(lang, f" The label text in the knowledge base says nothing specific about {pop.en}; ask a "
                             "doctor or pharmacist before using it.",
                       f"知识库中的说明书未专门提及{pop.zh}用药，用药前请咨询医生或药师。")
+    for key in ret.substances[:MAX_POPULATIONS]:  # silent is not "safe together"
+        if key not in said:
+            sub = BY_KEY[key]
+            body += t(lang, f" The label text in the knowledge base does not mention {sub.en}; that is no evidence "
+                            "that they can be combined, so ask a doctor or pharmacist.",
+                      f"知识库中的说明书未提及{sub.zh}，这并不说明可以同用，请咨询医生或药师。")
     if ev.intent in CLARIFY_INTENTS and not ret.populations and not gives_context(f"{ev.question} {ev.history_text}"):
         d.follow.append(CLARIFY_WHO[lang])  # BianQue-style: the label's advice depends on who takes it
     if ev.intent in DOSE_INTENTS or ret.populations:
@@ -132,6 +144,8 @@ def _population_fact(d: Draft, s: Source, key: str, other: str | None = None) ->
     """Quote the sentence of `s` about the population (or topic) as a fact; the sentence, or None when none says it.
     `other`: the title of `s` when it is another label of the drug than the one the answer leads with."""
     pop = BY_KEY[key]
+    on = "For" if pop in POPULATIONS else "On"  # for a patient population; on a topic or a substance
+
     def says(spans: list[tuple[int, int]]) -> tuple[int, int] | None:
         return next(((a, b) for a, b in spans if pop.passage.search(s.text[a:b])), None)
 
@@ -139,16 +153,25 @@ def _population_fact(d: Draft, s: Source, key: str, other: str | None = None) ->
     span = says(best_spans(s.text, pop.query, set(), lead=False, n=3, max_chars=400)) or says(sentence_spans(s.text))
     if span is None:
         return None
-    a, b = span
+    a, b = _with_lead_in(s.text, *span)
     quoted = clean(s.text[a:b], 400)
     if other is None:
-        head = t(d.ev.language, f"{'On' if pop in TOPICS else 'For'} {pop.en}, the label says: ",
+        head = t(d.ev.language, f"{on} {pop.en}, the label says: ",
                  f"关于{pop.zh}，说明书写道：")
     else:
-        head = t(d.ev.language, f"{'On' if pop in TOPICS else 'For'} {pop.en}, another label of this drug "
+        head = t(d.ev.language, f"{on} {pop.en}, another label of this drug "
                                 f"(\"{other}\") says: ", f"关于{pop.zh}，该药的另一份说明书（“{other}”）写道：")
     d.fact(s, s.offset + a, s.offset + b, head + quoted)
     return quoted
+
+
+def _with_lead_in(text: str, a: int, b: int, short: int = 80, max_chars: int = 400) -> tuple[int, int]:
+    """A short span (a list item: "use of alcohol;") widened back over the sentences before it (the list's lead-in,
+    "risk factors for GI bleeding include …") until it reads on its own, within `max_chars`."""
+    spans = [sp for sp in sentence_spans(text) if sp[1] <= a]
+    while b - a < short and spans and b - spans[-1][0] <= max_chars:
+        a = spans.pop()[0]
+    return a, b
 
 
 def _graph_facts(d: Draft, graph_src: list[Source]) -> None:
@@ -163,13 +186,21 @@ def _graph_facts(d: Draft, graph_src: list[Source]) -> None:
         d.fact(s, 0, len(s.section_text), text, "graph")
 
 
+def _names(ev: Evidence) -> str:
+    """The first linked names, each once whatever its case ("Metformin, metformin" → "Metformin"), joined for the
+    answer's language."""
+    names = {lk.name.lower(): lk.name for lk in reversed(ev.linked[:3])}  # the first spelling of each kept
+    return ("、" if ev.language == "zh" else ", ").join(names[k] for k in dict.fromkeys(lk.name.lower()
+                                                                                      for lk in ev.linked[:3]))
+
+
 def _graph_answer(ev: Evidence, d: Draft, graph_src: list[Source]) -> Answer:
     lang = ev.language
     _graph_facts(d, graph_src)
     if not d.facts:
         return d.finish("insufficient_evidence",
                         t(lang, "The knowledge base has nothing on this.", "知识库中没有相关内容。"))
-    who = ", ".join(dict.fromkeys(lk.name for lk in ev.linked[:3]))
+    who = _names(ev)
     if ev.intent not in ("indications", "general", "disease_drugs", "interaction"):
         return d.finish("insufficient_evidence", t(
             lang, f"The knowledge base has no label for {who}, so I can't answer this from a label. The knowledge "

@@ -50,7 +50,8 @@ POPULATIONS: tuple[Population, ...] = (
                re.compile(r"pediatric|paediatric|child|infant|adolescent|儿童|小儿", _I), "children", "儿童"),
     Population("elderly", re.compile(r"\b(elderly|seniors?|geriatric|grand(ma|pa|mother|father|parents?)|"
                                      r"old(er)? (man|woman|people|person|patients?|adults?))\b|"
-                                     r"老人|老年|高龄|上了年纪|年纪大|岁数大", _I),
+                                     r"老人|老年|高龄|上了年纪|年纪大|岁数大|老爷子|老太太|老大爷|老奶奶|爷爷|奶奶|外公|外婆|"
+                                     r"姥姥|姥爷", _I),
                "geriatric elderly older patients dose",
                re.compile(r"geriatric|elderly|older (adult|patient)|aged|老年", _I), "older adults", "老年人"),
 )
@@ -65,10 +66,49 @@ TOPICS: tuple[Population, ...] = (
     Population("overdosage", _NEVER, "overdose overdosage symptoms treatment of overdose",
                re.compile(r"overdos|过量", _I), "overdose", "药物过量"),
     Population("pharmacology", _NEVER, "mechanism of action pharmacokinetics half-life metabolism",
-               re.compile(r"mechanism|half[- ]life|metaboli[sz]|pharmacokinetic|药理|机制|半衰期|代谢", _I),
+               # not "pharmacokinetic(s)" alone: "the unpredictable pharmacokinetics of amiodarone" is not this
+               # drug's mechanism
+               re.compile(r"mechanism|half[- ]life|metaboli[sz]|药理|机制|半衰期|代谢", _I),
                "its mechanism", "药理作用"),
 )
-BY_KEY = {p.key: p for p in (*POPULATIONS, *TOPICS)}
+# Things people take beside a drug that are not drugs of the knowledge base: "can I drink wine on X?", "X和保健品一起吃
+#有影响吗". The question names one (an exact cue, like a population); the label's sentence about it is looked up like a
+# population's, wherever the label keeps it (drug interactions, warnings, the patient information), and the answer
+# is routed to the label's interactions and warnings (routing: the "substance" intent). A label silent about it is
+# said to be silent, never "safe".
+SUBSTANCES: tuple[Population, ...] = (
+    Population("alcohol", re.compile(r"\b(alcohol\w*|ethanol|booze|beers?|wines?|liquor|spirits|vodka|whiske?y|"
+                                     r"cocktails?|drinking(?! water| fluids| plenty)|a drink|drinks? of)\b|"
+                                     r"[和与跟]酒(?!石)|喝酒|饮酒|酒精|喝点酒|喝.{0,2}酒|白酒|"
+                                     r"啤酒|红酒|葡萄酒|黄酒|喝醉|应酬", _I),
+               "alcohol ethanol alcoholic beverages drinking",
+               # drinking, not an excipient ("benzyl alcohol", "alcohol-free") nor 酒石酸 (tartrate)
+               re.compile(r"(?<!benzyl )(?<!isopropyl )(?<!cetyl )(?<!stearyl )(?<!polyvinyl )(?<!cetostearyl )"
+                          r"alcohol(?!-free)|饮酒|喝酒|酒精|含酒|酒类|忌酒|烟酒|戒酒|酒后|啤酒|白酒", _I),
+               "alcohol", "饮酒"),
+    Population("grapefruit", re.compile(r"grapefruit|pomelo|citrus juice|seville orange|西柚|葡萄柚|柚子", _I),
+               "grapefruit juice CYP3A4", re.compile(r"grapefruit|西柚|葡萄柚", _I), "grapefruit", "西柚（葡萄柚）"),
+    Population("supplements", re.compile(r"\b(supplements?|herbals?|herbs?|st\.? john'?s wort|vitamins?|"
+                                         r"multivitamins?|minerals?|fish oil|ginkgo|ginseng|turmeric|melatonin|"
+                                         r"natural remed\w*|otc products?)\b|保健品|补品|补剂|营养品|维生素|鱼油|"
+                                         r"中药|草药|中成药|偏方|人参|银杏|钙片|褪黑素", _I),
+               "herbal supplements St. John's wort vitamins dietary supplements",
+               re.compile(r"\bsupplements?\b|herbal|st\.? john|\bvitamins?\b|ginkgo|ginseng|中药|保健|维生素", _I),
+               "supplements and herbal products", "保健品和中草药"),
+    Population("caffeine", re.compile(r"\b(caffeine|coffee|espresso|energy drinks?|cola)\b|咖啡|浓茶|喝茶|"
+                                      r"茶水|功能饮料", _I),
+               "caffeine coffee", re.compile(r"caffeine|coffee|咖啡|茶", _I), "caffeine", "咖啡因"),
+    Population("tobacco", re.compile(r"\b(smok\w*|cigarettes?|tobacco|nicotine|vap(?:e|ing))\b|抽烟|吸烟|香烟|"
+                                     r"烟草|尼古丁", _I),
+               "smoking tobacco cigarette nicotine", re.compile(r"smok|tobacco|cigarette|nicotine|烟", _I),
+               "smoking", "吸烟"),
+    Population("food", re.compile(r"\b(foods?|diet|dietary|meals? to avoid|drinks to avoid|dairy|tyramine|"
+                                  r"cheese)\b|食物|饮食|忌口|忌吃|忌食|吃东西|辛辣|海鲜", _I),
+               "food diet avoid foods meals dairy tyramine",
+               re.compile(r"\bfoods?\b(?! and drug)|\bdiet|\bmeal|dairy|tyramine|食物|饮食|忌|辛辣|生冷|油腻", _I),
+               "food", "饮食"),
+)
+BY_KEY = {p.key: p for p in (*POPULATIONS, *TOPICS, *SUBSTANCES)}
 # route intent → the population or topic passage that answers it when the label lacks the intent's own section
 INTENT_TOPIC = {"pregnancy": "pregnancy", "lactation": "lactation", "pediatric": "child", "geriatric": "elderly",
                 "storage": "storage", "overdosage": "overdosage", "pharmacology": "pharmacology"}
@@ -82,7 +122,7 @@ _AGE = re.compile(r"(\d{1,3})\s*(?:-|\s)?(?:years?|yrs?|yo|y/o)\b|(\d{1,3})\s*(?
                   r"(?!\s*(?:%|mg|mcg|µg|g\b|kg|lbs?|pounds?|ml|units?|weeks?|days?|hours?|times|tablets?|pills?|cm|"
                   r"mm|ft|feet|inch|[.,]\d))|"
                   # "年过60", "今年75", "我妈80了"
-                  r"(?:年过|年近|今年|已经)\s*(\d{1,3})|(?:我|妈|爸|奶奶|爷爷|姥姥|姥爷|外婆|外公|老人)\D{0,3}?(\d{2,3})\s*了|"
+                  r"(?:年过|年近|今年|已经)\s*(\d{1,3})|(?:我|妈|爸|奶奶|爷爷|姥姥|姥爷|外婆|外公|老人|老爷子|老太太|老伴|大爷|大妈)\D{0,3}?(\d{2,3})\s*(?:多|来)?\s*了|"
                   # "in my 80s", "a 70-something"
                   r"\bin (?:my|his|her|their|your) (\d)0'?s\b|\b(\d)0[- ]?something\b", _I)
 _EN_TENS = {w: 10 * i for i, w in enumerate(("twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty",
@@ -97,7 +137,9 @@ _ZH_DIGIT = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 
 # a Chinese numeral where an age goes: before 岁 or "个月大", or after 年过/今年 ("七十二岁", "六十多岁", "年过六十");
 # not "一个月吃几盒"
 _ZH_NUMBER = re.compile(r"(?<=年过|年近|今年|已经)([一二两三四五六七八九十]{1,3})|"
-                        r"([一二两三四五六七八九十]{1,3})(?=\s*(?:多|来|几)?\s*周?岁|个月(?:大|的(?:宝宝|孩子|婴儿|小孩)))")
+                        r"([一二两三四五六七八九十]{1,3})(?=\s*(?:多|来|几)?\s*周?岁|个月(?:大|的(?:宝宝|孩子|婴儿|小孩)))|"
+                        # "八十多了", "七十了": tens of years said without 岁
+                        r"([一二三四五六七八九]?十[一二三四五六七八九]?)(?=(?:多|来)?了)")
 
 
 def _en_number(m: re.Match[str]) -> str:
@@ -109,7 +151,7 @@ def _en_number(m: re.Match[str]) -> str:
 
 
 def _zh_number(m: re.Match[str]) -> str:
-    w = m.group(1) or m.group(2)
+    w = m.group(1) or m.group(2) or m.group(3)
     if "十" not in w:
         return str(_ZH_DIGIT[w]) if len(w) == 1 else w
     tens, _, units = w.partition("十")
@@ -147,6 +189,11 @@ def populations(text: str) -> list[str]:
         elif age >= 65:
             found.append("elderly")
     return list(dict.fromkeys(found))
+
+
+def substances(text: str) -> list[str]:
+    """Substance keys (alcohol, grapefruit, supplements, …) the text names, in SUBSTANCES order."""
+    return [s.key for s in SUBSTANCES if s.ask.search(text)]
 
 
 def gives_context(text: str) -> bool:

@@ -78,7 +78,8 @@ def _mention_hits(v: VectorStore, groups: list[list[Link]], gi: int, per_other: 
         names = {n for n in names if len(n) >= 3}
         hits = v.search_sparse(sparse_query(" ".join(sorted(names))), 10,
                                SearchFilter(label_ids=label_ids, sections=LABEL_SECTIONS))
-        out[gj] = [h for h in hits if any(n in h.payload["text"].lower() for n in names)][:per_other]
+        # compared normalised like the names ("St. John's Wort" is "st john s wort")
+        out[gj] = [h for h in hits if any(n in norm_name(h.payload["text"]) for n in names)][:per_other]
     return out
 
 

@@ -48,7 +48,7 @@ ZH_QUESTION_WORDS = re.compile(
     r"的|是|什么|哪些|有|吗|呢|么|怎么|如何|可以|能|能否|一起|同时|和|与|跟|及|服用|使用|吃|用|适应症|适应证|功能主治|主治|"
     r"治疗|用法|用量|剂量|禁忌|不良反应|副作用|注意事项|相互作用|孕妇|儿童|老人|请问|我|想|知道|药|这个|那个|这种|那种|该|此|它|"
     r"这|那|多少|几|一次|一天|每次|每天|需要|应该|要|不会|安全|影响|吧|啊|呀|孩子|"
-    r"小孩|宝宝|婴儿|老年人|哺乳期|怀孕|"
+    r"小孩|宝宝|婴儿|老年人|哺乳期|怀孕|期间|的时候|时候|以后|之后|以前|之前|"
     r"？|\?|。|，|,|！|!|\s)+"
 )
 # A Chinese name joined to a known one ("布洛芬和佐布拉汀能一起吃吗"): the other side of 和/与/跟 … up to where the
@@ -63,7 +63,9 @@ _ZH_PARTNER = (
 )
 _ZH_NOT_A_DRUG = re.compile(
     r"药|酒|茶|咖啡|奶|果|汁|饭|食|菜|肉|蛋|水|饮料|烟|我|你|他|她|它|别的|其他|什么|哪|"
-    r"剂量|用量|用法|方法|时间|次数|疗程|多少|多久|怎么"
+    r"剂量|用量|用法|方法|时间|次数|疗程|多少|多久|怎么|"
+    # supplements, herbs and other things taken beside a drug (rag.retrieval.context.SUBSTANCES)
+    r"保健|补品|补剂|营养|维生素|鱼油|钙片|草药|人参|银杏|褪黑素|偏方|烟|柚"
 )
 
 
@@ -229,7 +231,12 @@ class EntityLinker:
                     for L in range(min(self.max_zh, len(part) - i), 1, -1):
                         sub = part[i: i + L]
                         if sub in self.keys:
-                            add(self._resolve(sub, sub))
+                            found = self._resolve(sub, sub)
+                            if L <= 2 and part[i + L: i + L + 1] == "药":  # "消炎药", "止痛药": a class of drugs,
+                                # not the product 消炎片 whose name was cut to 消炎; "吗啡药物" is still morphine
+                                found = [lk for lk in found if not (lk.type == "Drug" and lk.name != sub
+                                                                    and lk.name.startswith(sub))]
+                            add(found)
                             i += L
                             break
                     else:

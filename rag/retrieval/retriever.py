@@ -17,7 +17,7 @@ from kb_loaders.names import has_cjk, norm_name
 from rag.core.errors import NotFound
 from rag.core.text import detect_language, to_simplified
 from rag.core.types import Evidence, Source, Turn
-from rag.retrieval.context import INTENT_TOPIC, populations
+from rag.retrieval.context import INTENT_TOPIC, populations, substances
 from rag.retrieval.embedding import Embedder
 from rag.retrieval.intent import IntentClassifier, RequestClassifier, addressed_tails
 from rag.retrieval.interactions import PairRecord, check_pairs, interactions_of_one
@@ -47,6 +47,7 @@ class Retrieval:
     route: Route
     pairs: list[PairRecord] = field(default_factory=list)  # every pair of the drugs asked about
     populations: list[str] = field(default_factory=list)  # patient context given (rag.retrieval.context)
+    substances: list[str] = field(default_factory=list)  # alcohol, grapefruit, … a substance question names
 
 
 class Retriever:
@@ -128,7 +129,8 @@ class Retriever:
                    text=question, context=given)
         ev = Evidence(question=asked, language=detect_language(question), intent=rt.intent, sections=rt.sections,
                       linked=[lk.entity() for lk in lr.links], history_text=history_text)
-        res = Retrieval(ev, lr, rt, populations=given)
+        res = Retrieval(ev, lr, rt, populations=given,
+                        substances=substances(masked) if rt.intent == "substance" else [])
         if rt.intent in POLICY_INTENTS:
             return res  # nothing is retrieved for a request the answer policy refuses
         sources: list[Source] = []
@@ -162,12 +164,13 @@ class Retriever:
 
     @staticmethod
     def _passage_topics(res: Retrieval, hits: Sequence[Hit]) -> list[str]:
-        """Population passages to add: the asked topic first when the chosen label has no section for it (pregnancy
-        or storage text inside warnings), then the patient context the question gives."""
+        """Population passages to add: the substance a substance question names, or the asked topic when the chosen
+        label has no section for it (pregnancy or storage text inside warnings); then the patient context the
+        question gives."""
         rt = res.route
         if rt.intent == "interaction":
             return []
-        keys = list(res.populations)
+        keys = [*res.substances, *res.populations]
         topic = INTENT_TOPIC.get(rt.intent)
         first = hits[0].payload["label_id"] if hits else None
         if topic and rt.sections and not any(h.payload["label_id"] == first and h.payload["section"] == rt.sections[0]

@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from rag.retrieval.context import INTENT_TOPIC, POPULATIONS
+from rag.retrieval.context import INTENT_TOPIC, POPULATIONS, SUBSTANCES
 
 # intent → (cue regex, sections to search in order). Without a classifier, the first matching cue is the intent.
 _RULES: list[tuple[str, str, list[str]]] = [
@@ -22,9 +22,19 @@ _RULES: list[tuple[str, str, list[str]]] = [
     (
         "interaction",
         r"interact|together with|at the same time|combine|combination with|along with|mix(ed|ing)? with|"
-        r"take .+ (and|with) .+|相互作用|一起(吃|服|用)|同时(吃|服|用)|同服|合用|联用|并用|配伍|一块",
+        r"take .+ (and|with) .+|相互作用|一起(吃|服|用)|同时(吃|服|用)|同服|合用|联用|并用|配伍|一块|"
+        # which other drugs to keep away from ("which meds clash with X", "用X的时候哪些药不能碰")
+        r"\b(?:which|what) (?:other )?(?:drugs|meds|medications|medicines|pills) (?:should|to avoid|can'?t|must|"
+        r"shouldn'?t|not|clash|conflict|interfere)|\bclash|\bconflicts? with|"
+        r"(?:哪些|什么|啥|别的|其他)(?:其他|别的)?药(?:物)?[^，。？！]{0,6}?(?:不能|不要|别|不宜|不可|避免|相冲|冲突|犯冲)|"
+        r"相冲|冲突|犯冲",
         ["interactions", "warnings", "contraindications"],
     ),
+    # one drug and something taken beside it that is not a drug of the KB (alcohol, grapefruit, supplements, coffee,
+    # smoking, food; rag.retrieval.context.SUBSTANCES): the label's interactions, then its warnings; the sentence
+    # that names the substance is fetched on its own
+    ("substance", "|".join(f"(?:{s.ask.pattern})" for s in SUBSTANCES), ["interactions", "warnings",
+                                                                         "contraindications"]),
     (
         "contraindications",
         r"contraindicat|who should not|should not (take|use)|must not|not be (used|taken)|can't take|"
@@ -68,8 +78,9 @@ _RULES: list[tuple[str, str, list[str]]] = [
     # a safety question is answered with the precautions, the boxed warning and who must not take it at all
     ("warnings", r"warning|precaution|caution|careful|alcohol|beer|wine|liquor|drinking|注意事项|注意|警告|慎用|喝酒|"
      r"饮酒|酒精", ["warnings", "boxed_warning", "contraindications"]),
-    ("storage", r"\bstor(e|age)\b|shelf|keep it|贮藏|储存|保存", ["storage"]),
-    ("ingredients", r"ingredient|contain|what is in|成分|含有", ["ingredients"]),
+    ("storage", r"\bstor(e|age)\b|shelf|keep it|fridge|refrigerat|贮藏|储存|保存|存放|冷藏|放冰箱|保管", ["storage"]),
+    ("ingredients", r"ingredient|contain|what(?: i|')s (?:in|inside)|made (?:of|from|with)|excipient|\bgluten|"
+     r"lactose|vegan|sugar[- ]free|\bdyes?\b|preservative|成分|含有|辅料|防腐剂|含糖", ["ingredients"]),
     (
         "pharmacology",
         r"mechanism|how does .+ work|pharmacolog|half[- ]life|药理|作用机制|机理|半衰期",
@@ -77,7 +88,8 @@ _RULES: list[tuple[str, str, list[str]]] = [
     ),
     (
         "indications",
-        r"used for|use[ds]? of|what is .+ for|indicat|treat|purpose|good for|what does .+ do|适应症|适应证|适应|"
+        r"used for|use[ds]? of|what is .+ for|indicat|treat|purpose|good for|what does .+ do|meant (?:for|to)|"
+        r"适应症|适应证|适应|干嘛用|干啥用|做什么用|啥用|治啥|"
         r"功能主治|"
         r"主治|主要用于|治疗|用途|治什么|干什么|有什么用|(?<!副)作用|功效|用于",
         ["indications"],
@@ -94,7 +106,8 @@ _COMPILED = [(name, re.compile(rx, re.I), secs) for name, rx, secs in _RULES]
 # Requests addressed to the assistant to prescribe: imperative or "can you …", a prescription word nearby; Chinese
 # 给我/帮我/你…开 (not 开了/开的/开车). A clause that names the prescriber (my doctor, 医生, 医院 …) reports a
 # prescription instead and is left to the classifier. The classifier still catches every other wording.
-_RX_WORD = r"(?:e-?|electronic\s+)?(?:prescription|perscription|presciption|rx|script)s?\b"
+_RX_WORD = (r"(?:e-?|electronic\s+)?(?:prescription|perscription|presciption|rx|script)s?"
+            r"(?:\s+(?:note|slip|order|form|pad)s?)?\b")
 _RX_VERB = (r"(?:write|give|issue|send|make|generate|draft|authori[sz]e|fax|renew|refill|do|put\s+(?:in|through)|"
             r"call\s+in)")
 _PLAN = r"(?:treatment|medication|medicine|drug|dosing|dose)\s+(?:plan|regimen|schedule)"
@@ -122,6 +135,8 @@ _RX_EXACT = [
     re.compile(r"(?:给|帮|替)" + _ZH_WHO + r"(?:定|制定|做|出|开|拟)(?:个|一个|份)?(?:用药|治疗|吃药)(?:方案|计划)"),
     re.compile(r"(?:你|您)(?:能|能不能|可以|可不可以|帮|来|就|直接|给|帮我|给我|替我)*" + _ZH_OPEN +
                r"(?:个|一个|张|一张|点|些)?" + _ZH_TAIL),
+    # 续方 / 续药: renewing a prescription ("我要续方，氨氯地平"); a clause naming the prescriber reports one
+    re.compile(r"(?:我|我们|俺|给我|帮我|替我|请|麻烦)[^，。？！,.?!]{0,4}?(?:续方|续药|续处方|续开|续一下)"),
     re.compile(r"(?:请(?![问教])|麻烦|劳驾)(?:你|您)?(?:给|帮|替)?[^，。？！,.?!\s问打]{0,3}?" + _ZH_OPEN +
                r"(?:个|一个|张|一张|点|盒|一盒|瓶|一瓶)?" + _ZH_TAIL),
 ]
@@ -210,6 +225,10 @@ RANK_WEIGHTS = (1.0, 0.6, 0.3)
 # once it reaches ASKED_MIN; a question only about the population ("Is X safe for my toddler?") keeps its section.
 POPULATION_INTENT = {key: intent for intent, key in INTENT_TOPIC.items() if key in {p.key for p in POPULATIONS}}
 ASKED_MIN = 0.2
+# exact words for an aspect a substance question may still ask ("take X with food", "does X contain alcohol?", "can X
+# treat alcohol withdrawal?"): that aspect decides, not the substance
+SUBSTANCE_YIELDS = frozenset({"boxed_warning", "dosage", "ingredients", "storage", "pharmacology", "overdosage",
+                              "indications"})
 POPULATION_UNSAID = 0.5  # below it, a population (or one-drug interaction) intent the question has no word for
 # gives way to the next intent
 
@@ -268,6 +287,14 @@ def route(question: str, n_drugs: int = 0, n_diseases: int = 0, probs: dict[str,
         return Route("interaction", list(SECTIONS["interaction"]), fused, prior, fused.get("interaction", 0.0), True)
     if n_diseases and not n_drugs:
         return Route("disease_drugs", [], fused, prior, fused.get("disease_drugs", 0.0), True)
+    if "substance" in found and not SUBSTANCE_YIELDS.intersection(found).difference(
+            ["indications"] if "相互作用" in question else []):  # 相互作用 holds the indications cue 作用
+        # "can I drink wine on X?", "X和保健品一起吃有影响吗": what the label says about X and that substance, wherever
+        # it says it, not which other drugs interact with X; an exact word for another aspect ("take X with food",
+        # "does X contain alcohol?") keeps that aspect
+        p = max(fused.values(), default=0.0)
+        return Route("substance", list(SECTIONS["substance"]), fused, section_prior({**fused, "substance": 1.0}),
+                     p, True)
     cued = [k for k in ranked if k in found and k != "interaction" and k not in POPULATION_INTENT.values()]
     if top == "interaction" and "interaction" not in found and (
             context or (cued and fused[top] < POPULATION_UNSAID)):

@@ -131,8 +131,34 @@ def test_hemodialysis_is_kidney_context_and_not_asked_again(service, source_labe
 
 
 @pytest.mark.parametrize("q", ["naproxen and alcohol", "naproxen with beer?", "萘普生能喝酒吗"])
-def test_alcohol_with_a_drug_is_a_safety_question(service, q):
-    assert service.retriever.retrieve(q).route.intent == "warnings", q  # not lactation, ingredients or drug pairs
+def test_alcohol_with_a_drug_quotes_what_the_label_says_about_alcohol(service, source_labels, q):
+    r = service.retriever.retrieve(q)  # not lactation, ingredients or drug pairs
+    assert r.route.intent == "substance" and r.substances == ["alcohol"], (q, r.route.intent)
+    ans = service.ask(q)
+    assert ans.status == "answered"
+    cited = {c.id: c for c in ans.citations}
+    said = [f for f in ans.facts if f.text.startswith(("On alcohol, the label says:", "关于饮酒，说明书写道："))]
+    assert said and "alcohol" in cited[said[0].citations[0]].quote.lower(), [f.text[:50] for f in ans.facts]
+    assert {"interactions", "warnings"} <= {c.section for c in ans.citations if c.source == "label"}
+    assert_verbatim(ans, source_labels)
+
+
+def test_grapefruit_and_supplements_with_a_drug_quote_the_sentence_about_them(service):
+    ans = service.ask("is grapefruit juice a problem with verapamil?")
+    assert ans.status == "answered" and "grapefruit" in ans.answer.lower()
+    assert any(c.source == "label" and "grapefruit" in c.quote.lower() for c in ans.citations)
+    # an herb the graph knows is the second drug of a pair: no DDInter record, but the label sentence naming it
+    # ("St. John's Wort", compared normalised) is quoted
+    ans = service.ask("can I take St John's wort with sertraline?")
+    assert ans.status == "answered" and "St. John's Wort" in " ".join(c.quote for c in ans.citations)
+
+
+@pytest.mark.parametrize("q", ["氨氯地平和保健品一起吃有影响吗", "can I take herbal supplements with amlodipine?"])
+def test_a_label_silent_about_a_substance_says_so_and_never_safe(service, q):
+    ans = service.ask(q)  # the sample's amlodipine label names no supplement or herb
+    assert ans.status == "answered" and ans.citations, (q, ans.status)
+    assert "未提及保健品" in ans.answer or "does not mention supplements" in ans.answer, ans.answer
+    assert "safe" not in ans.answer.lower() and "安全" not in ans.answer
 
 
 def test_how_to_take_on_an_empty_stomach_is_a_dosage_question(service):

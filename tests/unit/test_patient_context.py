@@ -32,6 +32,10 @@ from rag.retrieval.routing import cues, route
     ("my breastfed son", ["lactation", "child"]),
     ("I'm pumping for my newborn", ["lactation", "child"]),
     ("my mother lives in a nursing home", []),  # a care home, not breastfeeding
+    ("老爷子八十多了，X吃多少合适", ["elderly"]),  # tens of years without 岁
+    ("我妈妈七十了", ["elderly"]),
+    ("我奶奶在吃X", ["elderly"]),
+    ("吃了三天了还不好", []),  # days, not an age
 ])
 def test_ages_and_contexts(text: str, keys: list[str]) -> None:
     assert populations(text) == keys
@@ -81,15 +85,14 @@ def test_one_drug_and_an_exact_word_for_another_intent_is_that_intent() -> None:
     # the classifier's near-ties on "X with beer?" / "X and alcohol" / "X with milk?" (measured: interaction 0.29,
     # warnings 0.28; lactation 0.28 first) are decided by the exact word, not by which drug pair or population
     # the classifier half-guessed
+    # (alcohol is a substance taken beside the drug: its label sentence wherever it is, tests/unit/test_substances.py)
     assert route("X with beer?", n_drugs=1, probs={"interaction": 0.3, "warnings": 0.05, "lactation": 0.25}
-                 ).intent == "warnings"
+                 ).intent == "substance"
     assert route("X and alcohol", n_drugs=1, probs={"lactation": 0.38, "interaction": 0.38, "warnings": 0.02}
-                 ).intent == "warnings"
+                 ).intent == "substance"
     assert route("X with milk?", n_drugs=1, probs={"lactation": 0.7, "dosage": 0.1, "warnings": 0.2}
                  ).intent == "dosage"
     # asked in so many words, or with no other word: the classifier's top stands
-    assert route("does X interact with alcohol", n_drugs=1, probs={"interaction": 0.6, "warnings": 0.4}
-                 ).intent == "interaction"
     assert route("X while breastfeeding with milk", n_drugs=1, probs={"lactation": 0.7, "dosage": 0.3}
                  ).intent == "lactation"
     assert route("anything to avoid on X?", n_drugs=1, probs={"interaction": 0.6, "warnings": 0.4}
@@ -232,7 +235,8 @@ def test_a_salt_word_that_begins_another_drug_is_not_swallowed_as_a_salt() -> No
 
 def test_an_unsure_population_intent_needs_a_word_for_that_population() -> None:
     probs = {"lactation": 0.38, "warnings": 0.27, "interaction": 0.23, "ingredients": 0.12}
-    assert route("X and alcohol", n_drugs=1, probs=probs).intent == "warnings"  # alcohol, not breastfeeding
+    assert route("is X risky?", n_drugs=1, probs=probs).intent == "warnings"  # no word for breastfeeding
+    assert route("X and alcohol", n_drugs=1, probs=probs).intent == "substance"  # alcohol, not breastfeeding
     said = {"lactation": 0.45, "pregnancy": 0.4, "warnings": 0.15}
     assert route("X while breastfeeding", n_drugs=1, probs=said, context=["lactation"]).intent == "lactation"
     sure = {"pregnancy": 0.89, "pediatric": 0.09, "warnings": 0.02}

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from rag.retrieval.routing import asks_to_prescribe, route
+from rag.retrieval.context import substances
+from rag.retrieval.routing import asks_to_prescribe, cues, route
 
 REQUESTS = [
     "Write me a prescription for amoxicillin",
@@ -92,7 +93,9 @@ def test_requests_are_refused_in_both_routing_modes(q: str) -> None:
 @pytest.mark.parametrize("q", NOT_REQUESTS)
 def test_reports_and_questions_are_not_requests(q: str) -> None:
     assert not asks_to_prescribe(q)
-    assert route(q, probs={"dosage": 0.9, "indications": 0.1}, rx=0.05).intent == "dosage"
+    # answered as asked: the classifier's top, or "what foods should I avoid" with the drug (a substance question)
+    assert route(q, probs={"dosage": 0.9, "indications": 0.1}, rx=0.05).intent == (
+        "substance" if substances(q) and "dosage" not in cues(q) else "dosage")
 
 
 def test_addressed_tails_are_the_trailing_clauses_that_speak_to_the_assistant() -> None:

@@ -1,0 +1,127 @@
+"""Alcohol, grapefruit, supplements and other things taken beside one drug: the cue, the route, the passage about it
+and what an answer says when the label is silent; plus the linking and cue words that came with them (a Chinese
+class word is not a product, supplements are not an unknown drug, which-drugs-to-avoid is an interaction question)."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.answer.extractive import _with_lead_in
+from rag.retrieval.context import BY_KEY, substances
+from rag.retrieval.linking import EntityLinker
+from rag.retrieval.routing import asks_to_prescribe, cues, route
+
+
+@pytest.mark.parametrize(("text", "keys"), [
+    ("can I have a glass of wine while I'm on X", ["alcohol"]),
+    ("X with beer?", ["alcohol"]),
+    ("吃X期间能喝点酒吗", ["alcohol"]),
+    ("is grapefruit juice a problem with X?", ["grapefruit"]),
+    ("X和西柚汁", ["grapefruit"]),
+    ("I take a bunch of supplements, anything that doesn't play well with X?", ["supplements"]),
+    ("X和保健品一起吃有影响吗", ["supplements"]),
+    ("St John's wort and X", ["supplements"]),
+    ("coffee on X?", ["caffeine"]),
+    ("I smoke, does it matter with X", ["tobacco"]),
+    ("foods or drinks to avoid when taking X", ["food"]),
+    ("吃X要忌口吗", ["food"]),
+    ("drinking plenty of water with X", []),  # water is not alcohol
+    ("酒石酸美托洛尔怎么吃", []),  # tartrate, not wine
+    ("what is X used for", []),
+])
+def test_substances_named_in_a_question(text: str, keys: list[str]) -> None:
+    assert substances(text) == keys
+
+
+def test_an_excipient_or_a_supplemental_dose_is_not_the_substance() -> None:
+    alcohol, sup = BY_KEY["alcohol"].passage, BY_KEY["supplements"].passage
+    assert not alcohol.search("other products containing benzyl alcohol or other excipients")
+    assert not alcohol.search("an alcohol-free solution") and not alcohol.search("酒石酸美托洛尔片")
+    assert alcohol.search("Avoid alcohol while taking this drug") and alcohol.search("服药期间忌酒")
+    assert not sup.search("a supplemental dose of topiramate may be required")
+    assert not sup.search("1,25-dihydroxyvitamin D") and sup.search("vitamin K antagonists")
+    assert not BY_KEY["food"].passage.search("the U.S. Food and Drug Administration")
+
+
+@pytest.mark.parametrize(("q", "probs", "intent"), [
+    ("X with beer?", {"interaction": 0.3, "warnings": 0.05, "lactation": 0.25}, "substance"),
+    ("does X interact with alcohol", {"interaction": 0.6, "warnings": 0.4}, "substance"),
+    ("X和保健品一起吃有影响吗", {"interaction": 0.7, "warnings": 0.3}, "substance"),
+    ("X和酒有相互作用吗", {"interaction": 0.7, "indications": 0.3}, "substance"),  # 相互作用 is not "what for"
+    ("can I take X with food?", {"dosage": 0.5, "interaction": 0.5}, "dosage"),  # how to take it
+    ("does X contain alcohol?", {"ingredients": 0.6, "warnings": 0.4}, "ingredients"),
+    ("X with milk?", {"lactation": 0.7, "dosage": 0.1, "warnings": 0.2}, "dosage"),
+])
+def test_one_drug_and_a_substance_is_a_substance_question(q: str, probs: dict[str, float], intent: str) -> None:
+    rt = route(q, n_drugs=1, probs=probs)
+    assert rt.intent == intent, (q, rt.intent)
+    if intent == "substance":
+        assert rt.sections[:2] == ["interactions", "warnings"] and rt.soft
+
+
+def test_two_drugs_and_alcohol_stay_a_drug_pair_question() -> None:
+    assert route("X and Z with wine", n_drugs=2, probs={"interaction": 0.5, "warnings": 0.5}).intent == "interaction"
+    assert route("X with beer?", n_drugs=1).intent == "substance"  # exact cues alone (no classifier)
+
+
+@pytest.mark.parametrize(("q", "intent"), [
+    ("用 X 的时候哪些药不能碰", "interaction"),
+    ("drugs that clash with X", "interaction"),
+    ("what medicines should not be combined with X", "interaction"),
+    ("is X meant for anxiety or for sleep?", "indications"),
+    ("家里翻出来一盒 X ，这药是干嘛用的", "indications"),
+    ("X 要怎么存放", "storage"),
+    ("is there gluten in X?", "ingredients"),
+    ("what's in X, any alcohol?", "ingredients"),  # and so not a substance question
+    ("X含防腐剂吗", "ingredients"),
+])
+def test_everyday_words_for_an_aspect_are_cues(q: str, intent: str) -> None:
+    assert intent in cues(q), (q, cues(q))
+
+
+def test_a_chinese_class_word_is_not_the_product_named_like_it() -> None:
+    lk = EntityLinker([("cevimeline", "Cevimeline"), ("消炎", "消炎片"), ("morphine", "Morphine")], [],
+                      {"cevimeline": ["c-1"], "morphine": ["m-1"]},
+                      zh_en={"西维美林": "cevimeline", "吗啡": "morphine"})
+    assert [x.id for x in lk.link("西维美林是消炎药吗，治什么的").drugs] == ["cevimeline"]
+    assert [x.id for x in lk.link("吗啡药物过量").drugs] == ["morphine"]  # a drug's own name before 药物
+    assert [x.id for x in lk.link("消炎片怎么吃").drugs] == ["消炎"]  # the product by its own name
+
+
+def test_supplements_beside_a_known_drug_are_not_an_unknown_drug() -> None:
+    lk = EntityLinker([("topiramate", "Topiramate")], [], {"topiramate": ["t-1"]}, zh_en={"托吡酯": "topiramate"})
+    for q in ("托吡酯和保健品一起吃有影响吗", "托吡酯和维生素能一起吃吗", "托吡酯跟鱼油同时吃可以吗"):
+        res = lk.link(q)
+        assert [x.id for x in res.drugs] == ["topiramate"] and res.unlinked == [], (q, res.unlinked)
+    assert lk.link("吃了头孢期间可以喝酒吗").unlinked == ["头孢"]  # 期间 is not part of the name
+
+
+def test_a_list_item_is_quoted_with_its_lead_in() -> None:
+    text = ("Risk factors for GI bleeding include: longer duration of NSAID therapy; smoking; use of alcohol; "
+            "older age. Other text follows here.")
+    a = text.index("use of alcohol")
+    a2, b2 = _with_lead_in(text, a, a + len("use of alcohol;"))
+    assert b2 == a + len("use of alcohol;") and text[a2:b2].startswith(("Risk factors", "longer", "smoking"))
+    assert b2 - a2 >= len("use of alcohol;")
+
+
+@pytest.mark.parametrize("q", ["我要续方，氨氯地平，一个月的量", "我想续药，帮我弄一下",
+                               "Generate a prescription note: amoxicillin 500 mg three times a day"])
+def test_renewal_and_prescription_note_requests_are_exact_requests(q: str) -> None:
+    assert asks_to_prescribe(q)
+
+
+@pytest.mark.parametrize("q", ["医生说我要续方，氨氯地平怎么吃", "续方需要带什么材料",
+                               "what does the prescription note mean"])
+def test_reports_and_questions_about_renewals_are_not_requests(q: str) -> None:
+    assert not asks_to_prescribe(q)
+
+
+def test_a_name_linked_twice_in_two_cases_is_named_once() -> None:
+    from rag.answer.extractive import _names
+    from rag.core.types import Evidence, LinkedEntity
+
+    linked = [LinkedEntity(id="metformin", type="Drug", name=n, matched="二甲双胍")
+              for n in ("Metformin", "metformin", "盐酸二甲双胍片")]
+    assert _names(Evidence("二甲双胍有哪些禁忌", "zh", "contraindications", [], linked)) == "Metformin、盐酸二甲双胍片"
+    assert _names(Evidence("metformin?", "en", "general", [], linked[:2])) == "Metformin"
