@@ -83,12 +83,17 @@ _RULES: list[tuple[str, str, list[str]]] = [
      r"lactose|vegan|sugar[- ]free|\bdyes?\b|preservative|成分|含有|辅料|防腐剂|含糖", ["ingredients"]),
     (
         "pharmacology",
-        r"mechanism|how does .+ work|pharmacolog|half[- ]life|药理|作用机制|机理|半衰期",
+        r"mechanism|how does .+ work|pharmacolog|half[- ]life|药理|作用机制|机理|半衰期|"
+        r"(?:what|which) (?:kind|class|type) of (?:drug|medicine|medication)|at the cellular level|biologically|"
+        r"stay in (?:your|my|the) (?:system|body)|start working|kick in|"
+        r"哪类药|哪一类药|什么类型的药|属于什么药|起效|怎么起作用|作用原理|药代",
         ["pharmacology"],
     ),
     (
         "indications",
         r"used for|use[ds]? of|what is .+ for|indicat|treat|purpose|good for|what does .+ do|meant (?:for|to)|"
+        r"what \S+(?: \S+){0,3} is for\b|what it'?s for\b|point of taking|what (?:problem|condition|illness|"
+        r"disease)s? (?:does|is|would)|"
         r"适应症|适应证|适应|干嘛用|干啥用|做什么用|啥用|治啥|"
         r"功能主治|"
         r"主治|主要用于|治疗|用途|治什么|干什么|有什么用|(?<!副)作用|功效|用于",

@@ -74,6 +74,9 @@ def test_two_drugs_and_alcohol_stay_a_drug_pair_question() -> None:
     ("is there gluten in X?", "ingredients"),
     ("what's in X, any alcohol?", "ingredients"),  # and so not a substance question
     ("X含防腐剂吗", "ingredients"),
+    ("I need to know what X is for before I take it", "indications"),
+    ("X是哪类药，怎么起效的", "pharmacology"),
+    ("How long does X stay in your system?", "pharmacology"),
 ])
 def test_everyday_words_for_an_aspect_are_cues(q: str, intent: str) -> None:
     assert intent in cues(q), (q, cues(q))
