@@ -17,7 +17,7 @@ from rag.answer.cites import Draft, clean
 from rag.answer.interactions import build_interactions
 from rag.answer.quotes import best_spans
 from rag.answer.schema import Answer
-from rag.answer.text import CLARIFY_WHO, DOSE_NOTE, t
+from rag.answer.text import CLARIFY_WHO, DOSE_NOTE, distinct_names, t
 from rag.core.text import sentence_spans, tokens_for_overlap
 from rag.core.types import Evidence, Source
 from rag.retrieval.context import BY_KEY, INTENT_TOPIC, MAX_POPULATIONS, POPULATIONS, gives_context
@@ -187,11 +187,8 @@ def _graph_facts(d: Draft, graph_src: list[Source]) -> None:
 
 
 def _names(ev: Evidence) -> str:
-    """The first linked names, each once whatever its case ("Metformin, metformin" → "Metformin"), joined for the
-    answer's language."""
-    names = {lk.name.lower(): lk.name for lk in reversed(ev.linked[:3])}  # the first spelling of each kept
-    return ("、" if ev.language == "zh" else ", ").join(names[k] for k in dict.fromkeys(lk.name.lower()
-                                                                                      for lk in ev.linked[:3]))
+    """The first linked names, each once ("Metformin, metformin" → "Metformin"), joined for the answer's language."""
+    return ("、" if ev.language == "zh" else ", ").join(distinct_names(ev.linked[:3]))
 
 
 def _graph_answer(ev: Evidence, d: Draft, graph_src: list[Source]) -> Answer:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from rag.answer.schema import Answer, AnswerMetadata
-from rag.answer.text import disclaimer, t
+from rag.answer.text import disclaimer, distinct_names, t
 from rag.retrieval.retriever import Retrieval
 
 Suggest = Callable[[str], list[str]]
@@ -68,11 +68,9 @@ def decide(ret: Retrieval, suggest: Suggest | None = None, prefix_candidates: Su
         names = ", ".join(links.unlinked[:3])
         cands = links.suggestions or (suggest(ev.question) if suggest and not links.drugs else [])
         follow = [t(lang, f"Did you mean {c}?", f"您是指 {c} 吗？") for c in list(dict.fromkeys(cands))[:3]]
-        known: dict[str, str] = {}  # "Ibuprofen" and "ibuprofen" once, as first written
-        for lk in links.drugs[:3]:
-            known.setdefault(lk.name.casefold(), lk.name)
-        also = t(lang, f" I do know {', '.join(known.values())}, but I won't answer about it in place of \"{names}\".",
-                 f"知识库中有{'、'.join(known.values())}，但不能用它代替“{names}”作答。") if known else ""
+        known = distinct_names(links.drugs[:3])  # "Ibuprofen" and "ibuprofen" once, as first written
+        also = t(lang, f" I do know {', '.join(known)}, but I won't answer about it in place of \"{names}\".",
+                 f"知识库中有{'、'.join(known)}，但不能用它代替“{names}”作答。") if known else ""
         return done("insufficient_evidence", t(
             lang,
             f"I found no drug named \"{names}\" in the knowledge base, so I can't answer from its label.{also} "

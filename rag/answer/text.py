@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 DISCLAIMERS = {
     "en": (
         "Information from drug labels and a knowledge graph, for reference only; not medical advice and not a "
@@ -21,6 +24,15 @@ def disclaimer(lang: str) -> str:
 
 def t(lang: str, en: str, zh: str) -> str:
     return zh if lang == "zh" else en
+
+
+def distinct_names(linked: Iterable[Any]) -> list[str]:
+    """The `.name` of each linked entity once, whatever its case, as first written ("Ibuprofen", "ibuprofen" →
+    "Ibuprofen")."""
+    out: dict[str, str] = {}
+    for lk in linked:
+        out.setdefault(lk.name.casefold(), lk.name)
+    return list(out.values())
 
 
 def zh_level(level: str) -> str:

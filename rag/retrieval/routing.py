@@ -96,7 +96,7 @@ _RULES: list[tuple[str, str, list[str]]] = [
         r"disease)s? (?:does|is|would)|"
         r"适应症|适应证|适应|干嘛用|干啥用|做什么用|啥用|治啥|"
         r"功能主治|"
-        r"主治|主要用于|治疗|用途|治什么|干什么|有什么用|(?<!副)作用|功效|用于",
+        r"主治|主要用于|治疗|用途|治什么|干什么|有什么用|(?<![副互])作用|功效|用于",  # not 副作用 / 相互作用
         ["indications"],
     ),
     (
@@ -292,8 +292,7 @@ def route(question: str, n_drugs: int = 0, n_diseases: int = 0, probs: dict[str,
         return Route("interaction", list(SECTIONS["interaction"]), fused, prior, fused.get("interaction", 0.0), True)
     if n_diseases and not n_drugs:
         return Route("disease_drugs", [], fused, prior, fused.get("disease_drugs", 0.0), True)
-    if "substance" in found and not SUBSTANCE_YIELDS.intersection(found).difference(
-            ["indications"] if "相互作用" in question else []):  # 相互作用 holds the indications cue 作用
+    if "substance" in found and not SUBSTANCE_YIELDS.intersection(found):
         # "can I drink wine on X?", "X和保健品一起吃有影响吗": what the label says about X and that substance, wherever
         # it says it, not which other drugs interact with X; an exact word for another aspect ("take X with food",
         # "does X contain alcohol?") keeps that aspect

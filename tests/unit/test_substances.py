@@ -82,6 +82,11 @@ def test_everyday_words_for_an_aspect_are_cues(q: str, intent: str) -> None:
     assert intent in cues(q), (q, cues(q))
 
 
+def test_interaction_is_not_an_indications_cue() -> None:
+    assert "indications" not in cues("X和酒有相互作用吗") and "interaction" in cues("X和酒有相互作用吗")
+    assert "indications" in cues("X有什么作用")
+
+
 def test_a_chinese_class_word_is_not_the_product_named_like_it() -> None:
     lk = EntityLinker([("cevimeline", "Cevimeline"), ("消炎", "消炎片"), ("morphine", "Morphine")], [],
                       {"cevimeline": ["c-1"], "morphine": ["m-1"]},
