@@ -38,6 +38,7 @@ _RULES: list[tuple[str, str, list[str]]] = [
     (
         "contraindications",
         r"contraindicat|who should not|should not (take|use)|must not|not be (used|taken)|can't take|"
+        r"never be (?:used|taken|given)|should never (?:take|use|be)|"
         r"cannot take|禁忌|不能(用|吃|服)|不宜|禁用|哪些人不",
         ["contraindications", "warnings", "boxed_warning"],
     ),
@@ -62,7 +63,16 @@ _RULES: list[tuple[str, str, list[str]]] = [
     (
         "adverse_reactions",
         r"side[- ]effect|adverse|reaction|undesirable|不良反应|副作用|副反应|"
-        r"(?:有|会有|出现)(?:什么|哪些|啥)(?:不适)?反应",
+        r"(?:有|会有|出现)(?:什么|哪些|啥)(?:不适)?反应|"
+        # a symptom put down to the drug ("since starting X I feel tired, could that be the medicine?",
+        # "用了X以后拉肚子是药的原因吗")
+        r"could (?:that|it|this) be (?:the|my|from the) (?:medicine|medication|drug|pills?|tablets?)|"
+        r"(?:caused|because) (?:by|of) (?:the|my|this) (?:medicine|medication|drug|pills?)|"
+        r"is (?:that|this|it) a (?:known |common |normal )?side|"
+        r"is (?:that|this) normal|is it normal(?! to)|"
+        r"是(?:不是)?(?:药|吃药|用药)(?:的原因|引起|导致|的副作用|的问题)|药的原因|(?:以后|之后)[^，。？！?]{0,10}正常吗|"
+        r"(?:头晕|头疼|头痛|恶心|呕吐|拉肚子|腹泻|便秘|皮疹|起疹|瘙痒|失眠|犯困|嗜睡|乏力|心慌|脱发|掉头发)"
+        r"[^，。？！?]{0,6}(?:正常吗|怎么回事|是药)",
         ["adverse_reactions", "warnings", "boxed_warning"],
     ),
     (

@@ -77,9 +77,18 @@ def test_two_drugs_and_alcohol_stay_a_drug_pair_question() -> None:
     ("I need to know what X is for before I take it", "indications"),
     ("X是哪类药，怎么起效的", "pharmacology"),
     ("How long does X stay in your system?", "pharmacology"),
+    ("are there any medical conditions where X must never be used", "contraindications"),
+    ("用了 X 以后拉肚子是药的原因吗", "adverse_reactions"),  # a symptom put down to the drug
+    ("吃了 X 头晕恶心正常吗", "adverse_reactions"),
+    ("I have been dizzy since starting X, is that normal?", "adverse_reactions"),
 ])
+
 def test_everyday_words_for_an_aspect_are_cues(q: str, intent: str) -> None:
     assert intent in cues(q), (q, cues(q))
+
+
+def test_is_it_normal_to_take_is_not_a_side_effect_question() -> None:
+    assert "adverse_reactions" not in cues("is it normal to take X twice a day")
 
 
 def test_interaction_is_not_an_indications_cue() -> None:
