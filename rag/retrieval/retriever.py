@@ -63,6 +63,15 @@ class Retriever:
         self.classifier = classifier
         self.requests = requests
         self._sections: OrderedDict[tuple[str, str], dict[int, str]] = OrderedDict()
+        self._fixed: dict[str, list[float]] = {}  # vectors of the fixed population / topic / substance queries
+
+    def fixed_vec(self, text: str) -> list[float]:
+        """The vector of a fixed query text (rag.retrieval.context: one per population, topic and substance),
+        embedded once per retriever instead of once per question that needs it."""
+        vec = self._fixed.get(text)
+        if vec is None:
+            vec = self._fixed[text] = self.embedder.embed_queries([text])[0].tolist()
+        return vec
 
     # -- section text (rebuilt from the chunks that tile it) ------------------------------------------------------
     def section_texts(self, label_id: str, section: str) -> dict[int, str]:
@@ -153,7 +162,7 @@ class Retriever:
             if keys and ranked.label_order:
                 # its own source even when the same chunk is already one for the asked section: the answer quotes
                 # the sentence about the population from it, which the asked-section fact need not contain
-                for key, hit in population_hits(self.v, embed, ranked.same_drug, keys):
+                for key, hit in population_hits(self.v, self.fixed_vec, ranked.same_drug, keys):
                     sources.append(self.label_source(hit, population=key))
         sources += self._graph_facts(lr, rt, bool(labelled))
         for i, s in enumerate(sources, 1):
