@@ -376,21 +376,20 @@ class EntityLinker:
         return best_key, sure, close
 
     def prefix_candidates(self, word: str, limit: int = 5) -> list[str]:
-        """Drug names that start with an unlinked word ('insulin' → insulin glargine, insulin lispro, ...)."""
+        """Drug names that start with an unlinked word ('insulin' → insulin glargine, insulin lispro, ...; '头孢' →
+        头孢克肟, 头孢呋辛, …: a Chinese stem names a class), those with a label first, then the shortest."""
         w = norm_name(word)
-        if len(w) < 4:
+        zh = has_cjk(w)
+        if len(w) < (2 if zh else 4):
             return []
-        out = sorted(
-            {
-                self.display.get(("Drug", eid), eid)
-                for k, ids in self.keys.items()
-                if k.startswith(w + " ")
-                for typ, eid in ids
-                if typ == "Drug"
-            },
-            key=len,
-        )
-        return out[:limit]
+        found = {
+            (not self.drug_labels.get(eid), self.display.get(("Drug", eid), eid))
+            for k, ids in self.keys.items()
+            if ((k.startswith(w) and len(k) > len(w)) if zh else k.startswith(w + " "))
+            for typ, eid in ids
+            if typ == "Drug"
+        }
+        return list(dict.fromkeys(name for _, name in sorted(found, key=lambda x: (x[0], len(x[1]), x[1]))))[:limit]
 
     def link_name(self, name: str) -> list[Link]:
         """Link one drug name given on its own (the /v1/interactions endpoint): exact key, then base name."""

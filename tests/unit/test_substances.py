@@ -142,3 +142,21 @@ def test_a_name_linked_twice_in_two_cases_is_named_once() -> None:
               for n in ("Metformin", "metformin", "盐酸二甲双胍片")]
     assert _names(Evidence("二甲双胍有哪些禁忌", "zh", "contraindications", [], linked)) == "Metformin、盐酸二甲双胍片"
     assert _names(Evidence("metformin?", "en", "general", [], linked[:2])) == "Metformin"
+
+
+def test_a_chinese_stem_that_names_a_class_lists_its_drugs() -> None:
+    lk = EntityLinker([("cefuroxime", "Cefuroxime"), ("cephalexin", "Cephalexin"), ("头孢克肟片", "头孢克肟片"),
+                       ("ibuprofen", "Ibuprofen")], [], {"cefuroxime": ["c-1"], "cephalexin": ["c-2"]},
+                      zh_en={"头孢呋辛": "cefuroxime", "头孢氨苄": "cephalexin"})
+    res = lk.link("吃头孢期间能喝酒吗")
+    assert res.unlinked == ["头孢"] and not res.drugs
+    # the drugs with a label first (shortest, then by name), then the graph-only product
+    assert lk.prefix_candidates("头孢") == ["Cefuroxime", "Cephalexin", "头孢克肟片"]
+    assert lk.prefix_candidates("头") == [] and lk.prefix_candidates("头孢克肟片") == []  # too short; a whole name
+    assert lk.prefix_candidates("ceph") == []  # latin: whole words only ("insulin" → "insulin glargine")
+
+
+def test_a_chinese_class_stem_is_a_clarifying_question(hash_service) -> None:
+    ans = hash_service.ask("吃头孢期间能喝酒吗")  # the sample KB holds several cephalosporins
+    assert ans.status == "needs_clarification" and "头孢" in ans.answer, ans.answer
+    assert ans.follow_up_questions and not ans.citations
