@@ -86,8 +86,9 @@ _RULES: list[tuple[str, str, list[str]]] = [
         ["dosage"],
     ),
     # a safety question is answered with the precautions, the boxed warning and who must not take it at all
-    ("warnings", r"warning|precaution|caution|careful|alcohol|beer|wine|liquor|drinking|注意事项|注意|警告|慎用|喝酒|"
-     r"饮酒|酒精", ["warnings", "boxed_warning", "contraindications"]),
+    # (alcohol, beer, 喝酒 … are substance cues above, not safety words of their own)
+    ("warnings", r"warning|precaution|caution|careful|注意事项|注意|警告|慎用", ["warnings", "boxed_warning",
+                                                                         "contraindications"]),
     ("storage", r"\bstor(e|age)\b|shelf|keep it|fridge|refrigerat|贮藏|储存|保存|存放|冷藏|放冰箱|保管", ["storage"]),
     ("ingredients", r"ingredient|contain|what(?: i|')s (?:in|inside)|made (?:of|from|with)|excipient|\bgluten|"
      r"lactose|vegan|sugar[- ]free|\bdyes?\b|preservative|成分|含有|辅料|防腐剂|含糖", ["ingredients"]),
@@ -244,6 +245,10 @@ ASKED_MIN = 0.2
 # treat alcohol withdrawal?"): that aspect decides, not the substance
 SUBSTANCE_YIELDS = frozenset({"boxed_warning", "dosage", "ingredients", "storage", "pharmacology", "overdosage",
                               "indications"})
+# the substance as what the drug treats ("does X help you quit smoking?", "X for alcohol withdrawal", 戒酒): a question
+# about the drug's use, not about taking the two together
+_TREATS_SUBSTANCE = re.compile(r"\bquit|\bstop(?:ping)? (?:smoking|drinking)|cessation|withdrawal|dependence|"
+                               r"addiction|use disorder|alcoholism|craving|戒烟|戒酒|依赖|戒断|成瘾", re.I)
 POPULATION_UNSAID = 0.5  # below it, a population (or one-drug interaction) intent the question has no word for
 # gives way to the next intent
 
@@ -302,7 +307,7 @@ def route(question: str, n_drugs: int = 0, n_diseases: int = 0, probs: dict[str,
         return Route("interaction", list(SECTIONS["interaction"]), fused, prior, fused.get("interaction", 0.0), True)
     if n_diseases and not n_drugs:
         return Route("disease_drugs", [], fused, prior, fused.get("disease_drugs", 0.0), True)
-    if "substance" in found and not SUBSTANCE_YIELDS.intersection(found):
+    if "substance" in found and not SUBSTANCE_YIELDS.intersection(found) and not _TREATS_SUBSTANCE.search(question):
         # "can I drink wine on X?", "X和保健品一起吃有影响吗": what the label says about X and that substance, wherever
         # it says it, not which other drugs interact with X; an exact word for another aspect ("take X with food",
         # "does X contain alcohol?") keeps that aspect

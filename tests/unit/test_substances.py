@@ -51,6 +51,10 @@ def test_an_excipient_or_a_supplemental_dose_is_not_the_substance() -> None:
     ("can I take X with food?", {"dosage": 0.5, "interaction": 0.5}, "dosage"),  # how to take it
     ("does X contain alcohol?", {"ingredients": 0.6, "warnings": 0.4}, "ingredients"),
     ("X with milk?", {"lactation": 0.7, "dosage": 0.1, "warnings": 0.2}, "dosage"),
+    # the substance as what the drug treats: a question about its use
+    ("does X help you quit smoking?", {"indications": 0.4, "interaction": 0.35, "warnings": 0.25}, "indications"),
+    ("X for alcohol withdrawal", {"indications": 0.4, "interaction": 0.35, "warnings": 0.25}, "indications"),
+    ("X能帮助戒烟吗", {"indications": 0.4, "interaction": 0.35, "warnings": 0.25}, "indications"),
 ])
 def test_one_drug_and_a_substance_is_a_substance_question(q: str, probs: dict[str, float], intent: str) -> None:
     rt = route(q, n_drugs=1, probs=probs)
