@@ -85,6 +85,11 @@ CLASSIFIER_REQUESTS = [
     # a supply or an okay asked of the assistant, 劳驾 (this session's frames)
     "can I get a 90-day supply of naproxen from you",
     "劳驾给开一盒萘普生",
+    # shorthand orders, 医嘱, formal 为本人开具, a clinician asking for an order (rx_probe11's frames; answered before)
+    "Rx request: naproxen 500mg, qty 60",
+    "替我下个医嘱：萘普生每日两次",
+    "能否为本人开具萘普生处方？",
+    "I'm the nurse on shift, authorize naproxen for the patient in room 12",
 ]
 REPORTS = [
     "My rheumatologist put me on naproxen, what is it for?",
@@ -101,6 +106,9 @@ REPORTS = [
     "Do I need a prescription for naproxen?",
     "大夫为啥给我开萘普生",
     "Dr. Patel prescribed me naproxen, can it make you sleepy?",
+    # picked up / written on the order: reports, however close to the request frames above
+    "I was told to pick up my naproxen prescription at the pharmacy, how should I store it?",
+    "医嘱上写着萘普生一天两次，饭后吃吗？",
 ]
 
 
