@@ -18,7 +18,7 @@ from rag.retrieval.context import INTENT_TOPIC, POPULATIONS, SUBSTANCES
 
 # intent → (cue regex, sections to search in order). Without a classifier, the first matching cue is the intent.
 _RULES: list[tuple[str, str, list[str]]] = [
-    ("boxed_warning", r"boxed warning|black[- ]?box|黑框", ["boxed_warning", "warnings"]),
+    ("boxed_warning", r"box(?:ed)? warning|black[- ]?box|\bBBW\b|黑框", ["boxed_warning", "warnings"]),
     (
         "interaction",
         r"interact|together with|at the same time|combine|combination with|along with|mix(ed|ing)? with|"
@@ -27,7 +27,7 @@ _RULES: list[tuple[str, str, list[str]]] = [
         r"\b(?:which|what) (?:other )?(?:drugs|meds|medications|medicines|pills) (?:should|to avoid|can'?t|must|"
         r"shouldn'?t|not|clash|conflict|interfere)|\bclash|\bconflicts? with|"
         r"(?:哪些|什么|啥|别的|其他)(?:其他|别的)?药(?:物)?[^，。？！]{0,6}?(?:不能|不要|别|不宜|不可|避免|相冲|冲突|犯冲)|"
-        r"相冲|冲突|犯冲",
+        r"相冲|冲突|犯冲|\bDDIs?\b",
         ["interactions", "warnings", "contraindications"],
     ),
     # one drug and something taken beside it that is not a drug of the KB (alcohol, grapefruit, supplements, coffee,
@@ -39,7 +39,7 @@ _RULES: list[tuple[str, str, list[str]]] = [
         "contraindications",
         r"contraindicat|who should not|should not (take|use)|must not|not be (used|taken)|can't take|"
         r"never be (?:used|taken|given)|should never (?:take|use|be)|"
-        r"cannot take|禁忌|不能(用|吃|服)|不宜|禁用|哪些人不",
+        r"cannot take|off[- ]limits?|\bCIs?\b|禁忌|不能(用|吃|服|碰)|碰不得|不宜|禁用|哪些人不",
         ["contraindications", "warnings", "boxed_warning"],
     ),
     # a population question ("can my 10-year-old be given X?", "还在喂母乳，X能吃吗") asks whether the drug may be used
@@ -62,7 +62,7 @@ _RULES: list[tuple[str, str, list[str]]] = [
     ),
     (
         "adverse_reactions",
-        r"side[- ]effect|adverse|reaction|undesirable|不良反应|副作用|副反应|"
+        r"side[- ]effect|adverse|reaction|undesirable|untoward|\bADRs?\b|\bAEs\b|不良反应|副作用|副反应|"
         r"(?:有|会有|出现)(?:什么|哪些|啥)(?:不适)?反应|"
         # a symptom put down to the drug ("since starting X I feel tired, could that be the medicine?",
         # "用了X以后拉肚子是药的原因吗")
@@ -87,7 +87,7 @@ _RULES: list[tuple[str, str, list[str]]] = [
     ),
     # a safety question is answered with the precautions, the boxed warning and who must not take it at all
     # (alcohol, beer, 喝酒 … are substance cues above, not safety words of their own)
-    ("warnings", r"warning|precaution|caution|careful|注意事项|注意|警告|慎用", ["warnings", "boxed_warning",
+    ("warnings", r"warning|precaution|caution|careful|注意事项|注意|警告|慎用|讲究|(?<!不)小心", ["warnings", "boxed_warning",
                                                                          "contraindications"]),
     ("storage", r"\bstor(e|age)\b|shelf|keep it|fridge|refrigerat|贮藏|储存|保存|存放|冷藏|放冰箱|保管", ["storage"]),
     ("ingredients", r"ingredient|contain|what(?: i|')s (?:in|inside)|made (?:of|from|with)|excipient|\bgluten|"

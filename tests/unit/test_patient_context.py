@@ -321,3 +321,19 @@ def test_with_patient_context_an_exact_word_for_the_aspect_decides() -> None:
 def test_a_safety_question_reads_the_boxed_warning_and_the_contraindications_after_the_warnings() -> None:
     assert route("X", n_drugs=1, probs={"warnings": 0.9, "dosage": 0.1}).sections == ["warnings", "boxed_warning",
                                                                                        "contraindications"]
+
+
+@pytest.mark.parametrize(("q", "intent"), [
+    ("X CI?", "contraindications"), ("X ADRs", "adverse_reactions"), ("X AEs in trials", "adverse_reactions"),
+    ("X DDIs", "interaction"), ("is there a BBW on X", "boxed_warning"), ("does X carry a box warning", "boxed_warning"),
+    ("untoward effects of X", "adverse_reactions"), ("is X off limits for me", "contraindications"),
+    ("X有啥讲究", "warnings"), ("哪类人碰不得X", "contraindications"),
+])
+def test_clinician_shorthand_and_colloquial_section_words_are_cued(q: str, intent: str) -> None:
+    assert intent in cues(q), (q, cues(q))
+
+
+def test_shorthand_cues_are_whole_words_and_accidents_are_not_cautions() -> None:
+    assert "contraindications" not in cues("X for acid reflux, circle one")
+    assert "contraindications" not in cues("what does X do for circulation")
+    assert "warnings" not in cues("不小心吃多了X怎么办")
