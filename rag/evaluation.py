@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 LEVELS = {"major": 3, "moderate": 2, "minor": 1, "unknown": 0}
 
 
+_CHILD_PUGH = re.compile(r"child[- ]?pugh", re.I)
+
 def read_questions(path: Path) -> list[dict[str, Any]]:
     out = []
     with path.open(encoding="utf-8") as f:
@@ -128,7 +130,9 @@ def _label_metrics(m: dict[str, list[float]], ans: Answer, exp: dict[str, Any]) 
                                                            and first.section == sec))
     if exp.get("pattern"):
         rx = re.compile(exp["pattern"], re.I)
-        hit = any(c.source == "label" and c.doc_id in gold and rx.search(c.quote) for c in ans.citations)
+        # a Child-Pugh score (liver) is no sentence about children, though the sets' "child\b" pattern matches it
+        hit = any(c.source == "label" and c.doc_id in gold and rx.search(_CHILD_PUGH.sub(" ", c.quote))
+                  for c in ans.citations)
         m.setdefault("population_hit", []).append(float(hit))
     if exp.get("population"):
         asked = any(("adult or a child" in f) or ("成人还是儿童" in f) for f in ans.follow_up_questions)
