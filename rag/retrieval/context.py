@@ -38,7 +38,8 @@ POPULATIONS: tuple[Population, ...] = (
                "pregnancy pregnant women fetal risk",
                re.compile(r"pregnan|fetal|fetus|孕|妊娠", _I), "pregnancy", "妊娠期"),
     Population("lactation", re.compile(r"breast[- ]?fe(?:e)?d|breast ?milk|nursing(?! homes?\b| facilit| care\b| staff)"
-                                       r"|lactat|pumping|post-?partum|哺乳|喂奶|母乳|奶水|月子|产后", _I),
+                                       r"|lactat|pumping|post-?partum|\bnurses? (?:my|the|our|her|a) (?:baby|infant|newborn)"
+                                       r"|哺乳|喂奶|母乳|奶水|月子|产后", _I),
                "lactation breastfeeding nursing mothers human milk",
                # "breast" alone is breast cancer in half the oncology labels
                re.compile(r"breast[- ]?(?:feed|fed|milk)|lactat|nursing (?:mothers?|women|infants?)|human milk|"
@@ -47,7 +48,8 @@ POPULATIONS: tuple[Population, ...] = (
                                    r"teen\w*|pediatric|paediatric|preemies?|little ones?|kiddos?)\b|"
                                    r"儿童|小孩|孩子|宝宝|婴|幼儿|小儿", _I),
                "pediatric patients children dose",
-               re.compile(r"pediatric|paediatric|child|infant|adolescent|儿童|小儿", _I), "children", "儿童"),
+               # not "Child-Pugh" (a liver score)
+               re.compile(r"pediatric|paediatric|child(?![- ]?pugh)|infant|adolescent|儿童|小儿", _I), "children", "儿童"),
     Population("elderly", re.compile(r"\b(elderly|seniors?|geriatric|grand(ma|pa|mother|father|parents?)|"
                                      r"old(er)? (man|woman|people|person|patients?|adults?))\b|"
                                      r"老人|老年|高龄|上了年纪|年纪大|岁数大|老爷子|老太太|老大爷|老奶奶|爷爷|奶奶|外公|外婆|"
@@ -180,14 +182,24 @@ OTHER_CONTEXT = re.compile(r"\b(adults?|weigh\w*|also tak\w*|other (drugs?|medic
                            r"成人|体重|公斤|同时(服|吃|用)|其他药", _I)
 
 
+# the baby of a nursing or pregnant mother ("can X harm my baby through breast milk", "nurse my 4 month old")
+_BABY = re.compile(r"\b(?:baby|babies|infants?|newborns?|little ones?)\b|宝宝|婴儿?|孩子|小孩", _I)
+
+
 def populations(text: str) -> list[str]:
-    """Population keys the text mentions (an age sets child below 18 and elderly from 65)."""
+    """Population keys the text mentions (an age sets child below 18 and elderly from 65). Beside breastfeeding or
+    pregnancy, a baby (or an age in months) is the nursing or unborn child, not a child who takes the drug."""
     found = [p.key for p in POPULATIONS if p.ask.search(text)]
+    years = False
     for age, months in ages(text):
         if months or age < 18:  # an age in months: a baby
             found.append("child")
+            years = years or not months
         elif age >= 65:
             found.append("elderly")
+    if "child" in found and ({"lactation", "pregnancy"} & set(found)) and not years \
+            and not BY_KEY["child"].ask.search(_BABY.sub(" ", text)):
+        found = [k for k in found if k != "child"]
     return list(dict.fromkeys(found))
 
 

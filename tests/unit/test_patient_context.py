@@ -30,7 +30,7 @@ from rag.retrieval.routing import cues, route
     ("转氨酶高", ["hepatic"]),
     ("my liver enzymes are high", ["hepatic"]),
     ("my breastfed son", ["lactation", "child"]),
-    ("I'm pumping for my newborn", ["lactation", "child"]),
+    ("I'm pumping for my newborn", ["lactation"]),  # the nursing baby, not a child who takes the drug
     ("my mother lives in a nursing home", []),  # a care home, not breastfeeding
     ("老爷子八十多了，X吃多少合适", ["elderly"]),  # tens of years without 岁
     ("我妈妈七十了", ["elderly"]),
@@ -337,3 +337,21 @@ def test_shorthand_cues_are_whole_words_and_accidents_are_not_cautions() -> None
     assert "contraindications" not in cues("X for acid reflux, circle one")
     assert "contraindications" not in cues("what does X do for circulation")
     assert "warnings" not in cues("不小心吃多了X怎么办")
+
+
+@pytest.mark.parametrize("q", ["is it ok to nurse my baby while on X", "still breastfeeding my 4 month old, can I take X",
+                               "can X harm my baby through breast milk", "喂奶的时候用X，宝宝会有什么反应",
+                               "pregnant - will X hurt the baby?"])
+def test_the_baby_of_a_nursing_or_pregnant_mother_is_not_a_child_patient(q: str) -> None:
+    found = populations(q)
+    assert "child" not in found and ({"lactation", "pregnancy"} & set(found)), found
+
+
+def test_a_child_named_beside_a_nursing_mother_is_still_a_child() -> None:
+    assert populations("breastfeeding; can my 3 year old take X") == ["lactation", "child"]
+    assert populations("my baby is 6 months, dose of X") == ["child"]
+
+
+def test_child_pugh_is_not_a_passage_about_children() -> None:
+    assert not BY_KEY["child"].passage.search("mild to moderate hepatic impairment (Child-Pugh Classification A and B)")
+    assert BY_KEY["child"].passage.search("Safety in children below 6 years has not been established")
