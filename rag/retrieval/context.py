@@ -124,7 +124,7 @@ _AGE = re.compile(r"(\d{1,3})\s*(?:-|\s)?(?:years?|yrs?|yo|y/o)\b|(\d{1,3})\s*(?
                   r"(?!\s*(?:%|mg|mcg|µg|g\b|kg|lbs?|pounds?|ml|units?|weeks?|days?|hours?|times|tablets?|pills?|cm|"
                   r"mm|ft|feet|inch|[.,]\d))|"
                   # "年过60", "今年75", "我妈80了"
-                  r"(?:年过|年近|今年|已经)\s*(\d{1,3})|(?:我|妈|爸|奶奶|爷爷|姥姥|姥爷|外婆|外公|老人|老爷子|老太太|老伴|大爷|大妈)\D{0,3}?(\d{2,3})\s*(?:多|来)?\s*了|"
+                  r"(?:年过|年近|今年|已经)\s*(\d{1,3})|(?:我|俺|咱|他|她|妈|爸|爹|娘|奶奶|爷爷|姥姥|姥爷|外婆|外公|公公|婆婆|岳父|岳母|老人|老爷子|老太太|老头|老伴|大爷|大妈)\D{0,3}?(\d{2,3})\s*(?:多|来)?\s*了|"
                   # "in my 80s", "a 70-something"
                   r"\bin (?:my|his|her|their|your) (\d)0'?s\b|\b(\d)0[- ]?something\b", _I)
 _EN_TENS = {w: 10 * i for i, w in enumerate(("twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty",

@@ -70,7 +70,7 @@ _RULES: list[tuple[str, str, list[str]]] = [
         r"(?:caused|because) (?:by|of) (?:the|my|this) (?:medicine|medication|drug|pills?)|"
         r"is (?:that|this|it) a (?:known |common |normal )?side|"
         r"is (?:that|this) normal|is it normal(?! to)|"
-        r"是(?:不是)?(?:药|吃药|用药)(?:的原因|引起|导致|的副作用|的问题)|药的原因|(?:以后|之后)[^，。？！?]{0,10}正常吗|"
+        r"是(?:不是)?(?:这个?|该)?(?:药|吃药|用药)(?:的原因|引起|导致|的副作用|的问题)|药的原因|(?:跟|和|与)(?:这|该|这个)?(?:药|药物)有关|(?:以后|之后)[^，。？！?]{0,10}正常吗|"
         r"(?:头晕|头疼|头痛|恶心|呕吐|拉肚子|腹泻|便秘|皮疹|起疹|瘙痒|失眠|犯困|嗜睡|乏力|心慌|脱发|掉头发)"
         r"[^，。？！?]{0,6}(?:正常吗|怎么回事|是药)",
         ["adverse_reactions", "warnings", "boxed_warning"],

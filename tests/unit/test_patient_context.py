@@ -355,3 +355,20 @@ def test_a_child_named_beside_a_nursing_mother_is_still_a_child() -> None:
 def test_child_pugh_is_not_a_passage_about_children() -> None:
     assert not BY_KEY["child"].passage.search("mild to moderate hepatic impairment (Child-Pugh Classification A and B)")
     assert BY_KEY["child"].passage.search("Safety in children below 6 years has not been established")
+
+
+@pytest.mark.parametrize("text", ["俺爹快八十了，吃X得注意点啥不", "婆婆七十多了", "她80了"])
+def test_more_family_words_before_a_chinese_age(text: str) -> None:
+    assert populations(text) == ["elderly"], text
+
+
+def test_a_count_of_tablets_is_no_age() -> None:
+    assert ages("他吃了30片了") == [] and ages("我妈吃了2片了") == []
+
+
+def test_a_rash_asked_about_as_linked_to_the_drug_is_a_side_effect_question() -> None:
+    assert "adverse_reactions" in cues("用了X身上起了一片片红疹子，跟这药有关系不")
+
+
+def test_this_drug_as_the_cause_is_a_side_effect_cue() -> None:
+    assert "adverse_reactions" in cues("吃了X以后身上起疹子，是这个药引起的吗")
