@@ -256,6 +256,9 @@ class EntityLinker:
                 if key in self.keys and key not in EN_STOP:
                     if key != gram and n > 1 and self._name_starts_inside(words, i, n):
                         continue  # "lisinopril potassium chloride": a salt word that begins another drug's name
+                    if key != gram and n > 1 and words[i] in _LEADING_PART:
+                        continue  # "for fostemsavir": a form word before a name is no part of it (the name alone
+                        # then links, and a misspelt salt after it can still join it: "fostemsavir trometkamine")
                     found = self._resolve(key, gram)
                     if n == 1:
                         single[i] = found
@@ -402,6 +405,7 @@ class EntityLinker:
 
 
 NAME_PARTS = sorted(SALT_WORDS | FORM_WORDS)
+_LEADING_PART = frozenset(FORM_WORDS)
 
 
 def _near(word: str, vocab: list[str]) -> bool:

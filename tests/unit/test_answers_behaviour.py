@@ -187,3 +187,12 @@ def test_dose_question_without_context_asks_who_it_is_for(service):
     assert "成人还是儿童" in zh.follow_up_questions[0]
     told = service.ask("What is the recommended dose of olanzapine for a 70 year old adult?")
     assert all("adult or a child" not in q for q in told.follow_up_questions)
+
+
+def test_a_form_word_before_a_name_is_no_part_of_it(service):
+    # "for" is a dosage-form word ("X for injection"); leading, it made "for naproxen" one name, so a misspelt salt
+    # after the name could not join it ("fostemsavir trometkamine" became two drugs, and an interaction question)
+    lr = service.retriever.linker.link("what is the usual dose for naproxen")
+    assert lr.drugs and {lk.matched for lk in lr.drugs} == {"naproxen"}
+    lr = service.retriever.linker.link("naproxen for oral suspension dose")
+    assert lr.drugs and {lk.matched for lk in lr.drugs} == {"naproxen for oral suspension"}
