@@ -28,13 +28,13 @@ POPULATIONS: tuple[Population, ...] = (
                                     r"nephr\w*|uraemi\w*|uremi\w*|ckd|esrd)\b|肾|透析|肌酐|尿毒症", _I),
                "renal impairment kidney function creatinine clearance dialysis dose adjustment",
                re.compile(r"renal|kidney|creatinine clearance|dialysis|肾", _I), "kidney problems", "肾功能不全"),
-    Population("hepatic", re.compile(r"\b(liver|hepatic|hepato\w*|cirrho\w*|hepatitis|transaminases?|alt|ast|"
+    Population("hepatic", re.compile(r"\b(liver|hepatic\w*|hepato\w*|cirrho\w*|hepatitis|transaminases?|alt|ast|"
                                      r"jaundice)\b|肝|转氨酶|黄疸", _I),
                "hepatic impairment liver disease cirrhosis dose adjustment",
                re.compile(r"hepatic|liver|cirrhosis|肝", _I), "liver problems", "肝功能不全"),
     Population("pregnancy", re.compile(r"pregnan|expecting a baby|trying to conceive|trimester|unborn|fetus|foetus|"
                                         r"\b(?:i'?m|i am|she'?s|she is|wife is|we'?re|we are) expecting\b|"
-                                        r"\bweeks along\b|怀孕|孕|妊娠|胎儿", _I),
+                                        r"\bweeks along\b|\bm[ou]m-to-be\b|\bTTC\b|怀孕|孕|妊娠|胎儿|二胎", _I),
                "pregnancy pregnant women fetal risk",
                re.compile(r"pregnan|fetal|fetus|孕|妊娠", _I), "pregnancy", "妊娠期"),
     Population("lactation", re.compile(r"breast[- ]?fe(?:e)?d|breast ?milk|nursing(?! homes?\b| facilit| care\b| staff)"
@@ -45,12 +45,14 @@ POPULATIONS: tuple[Population, ...] = (
                re.compile(r"breast[- ]?(?:feed|fed|milk)|lactat|nursing (?:mothers?|women|infants?)|human milk|"
                           r"哺乳|乳汁", _I), "breastfeeding", "哺乳期"),
     Population("child", re.compile(r"\b(child|children|kids?|son|daughter|toddler|infants?|baby|babies|newborns?|"
-                                   r"teen\w*|pediatric|paediatric|preemies?|little ones?|kiddos?)\b|"
-                                   r"儿童|小孩|孩子|宝宝|婴|幼儿|小儿", _I),
+                                   r"teen\w*|pediatric|paediatric|preemies?|little ones?|kiddos?|grand(?:sons?|daughters?|child(?:ren)?|kids?)|"
+                                   r"neonat\w*|adolescents?|little (?:girl|boy)s?|preschoolers?|schoolchild(?:ren)?)\b|"
+                                   r"儿童|小孩|孩子|宝宝|婴|幼儿|小儿|娃|小朋友|新生儿|早产儿|青少年|[小中]学生|初中生", _I),
                "pediatric patients children dose",
                # not "Child-Pugh" (a liver score)
                re.compile(r"pediatric|paediatric|child(?![- ]?pugh)|infant|adolescent|儿童|小儿", _I), "children", "儿童"),
-    Population("elderly", re.compile(r"\b(elderly|seniors?|geriatric|grand(ma|pa|mother|father|parents?)|"
+    Population("elderly", re.compile(r"\b(elderly|seniors?|geriatric|grand(ma|pa|mother|father|parents?)|pensioners?|retirees?|aged care|"
+                                     r"over (?:6[5-9]|[7-9]\d)(?!\s*(?:%|mg|mcg|µg|g\b|kg|lbs?|pounds?|ml|units?|mmhg|bpm|beats|days?|hours?|minutes?|times|tablets?|pills?|percent|[.,]\d))|"
                                      r"old(er)? (man|woman|people|person|patients?|adults?))\b|"
                                      r"老人|老年|高龄|上了年纪|年纪大|岁数大|老爷子|老太太|老大爷|老奶奶|爷爷|奶奶|外公|外婆|"
                                      r"姥姥|姥爷", _I),

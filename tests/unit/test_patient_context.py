@@ -372,3 +372,19 @@ def test_a_rash_asked_about_as_linked_to_the_drug_is_a_side_effect_question() ->
 
 def test_this_drug_as_the_cause_is_a_side_effect_cue() -> None:
     assert "adverse_reactions" in cues("吃了X以后身上起疹子，是这个药引起的吗")
+
+
+@pytest.mark.parametrize(("text", "key"), [
+    ("my grandson is sick", "child"), ("dose for a neonate", "child"), ("adolescents", "child"),
+    ("my little girl has a cough", "child"), ("我家娃发烧了", "child"), ("小朋友能吃吗", "child"), ("新生儿", "child"),
+    ("早产儿", "child"), ("青少年", "child"), ("初中生", "child"), ("pensioner here", "elderly"),
+    ("aged care resident", "elderly"), ("a man over 70 taking X", "elderly"), ("hepatically impaired", "hepatic"),
+    ("mom-to-be", "pregnancy"), ("we're TTC", "pregnancy"), ("怀二胎", "pregnancy"),
+])
+def test_more_population_words(text: str, key: str) -> None:
+    assert key in populations(text), (text, populations(text))
+
+
+@pytest.mark.parametrize("text", ["over 80 mg a day", "heart rate over 90 bpm", "over 70 kg"])
+def test_over_a_number_with_a_unit_is_no_age(text: str) -> None:
+    assert populations(text) == []
