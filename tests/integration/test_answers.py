@@ -109,6 +109,8 @@ REPORTS = [
     # picked up / written on the order: reports, however close to the request frames above
     "I was told to pick up my naproxen prescription at the pharmacy, how should I store it?",
     "医嘱上写着萘普生一天两次，饭后吃吗？",
+    # the drug first, then an addressed ask: the tail "can you tell me the recommended dose" alone scored 0.87
+    "for naproxen, can you tell me the recommended dose",
 ]
 
 
