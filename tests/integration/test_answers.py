@@ -111,6 +111,7 @@ REPORTS = [
     "医嘱上写着萘普生一天两次，饭后吃吗？",
     # the drug first, then an addressed ask: the tail "can you tell me the recommended dose" alone scored 0.87
     "for naproxen, can you tell me the recommended dose",
+    "萘普生一天最多吃多少，你告诉我一下",  # the tail 你告诉我一下 alone scored as a request (0.85)
 ]
 
 
