@@ -169,12 +169,15 @@ class RequestClassifier:
     neither refused any of the 1,355 ordinary questions. With rx_probe4 added (194 requests, 148 reports in the
     tuning parts), the frames for approving a dose change, drafting a prescription or a note to the pharmacy, and
     reports with a patient story took requests answered from 4 to 1 and reports refused from 3 to 0; 0 of 3,187
-    ordinary dev questions refused."""
+    ordinary dev questions refused. Twenty compositions per frame instead of six (2026-12-07) widened the gap between
+    the classes on the tuning halves and dev from 0.42 to 0.70 in log-odds and took the requests answered on the
+    held-aside halves of the prescription probes from 5 to 3 of 296 (held-out set: 10 to 5 of 96; that set served
+    here as a validation set)."""
 
     NGRAMS = (1, 4)
 
     def __init__(self, embedder: Embedder, frames: Path = FRAMES, prototypes: Path = PROTOTYPES,
-                 cache_dir: Path | None = None, per_frame: int = 6, c: float = 10.0) -> None:
+                 cache_dir: Path | None = None, per_frame: int = 20, c: float = 10.0) -> None:
         self.embedder = embedder
         self.frames, self.prototypes, self.cache_dir = frames, prototypes, cache_dir
         self.per_frame, self.c = per_frame, c
