@@ -38,21 +38,27 @@ POPULATIONS: tuple[Population, ...] = (
                "pregnancy pregnant women fetal risk",
                re.compile(r"pregnan|fetal|fetus|孕|妊娠", _I), "pregnancy", "妊娠期"),
     Population("lactation", re.compile(r"breast[- ]?fe(?:e)?d|breast ?milk|nursing(?! homes?\b| facilit| care\b| staff)"
-                                       r"|lactat|pumping|post-?partum|\bnurses? (?:my|the|our|her|a) (?:baby|infant|newborn)"
+                                       r"|lactat|pumping|post-?partum"
+                                       r"|\bnurses? (?:my|the|our|her|a) (?:baby|infant|newborn)"
                                        r"|哺乳|喂奶|母乳|奶水|月子|产后", _I),
                "lactation breastfeeding nursing mothers human milk",
                # "breast" alone is breast cancer in half the oncology labels
                re.compile(r"breast[- ]?(?:feed|fed|milk)|lactat|nursing (?:mothers?|women|infants?)|human milk|"
                           r"哺乳|乳汁", _I), "breastfeeding", "哺乳期"),
     Population("child", re.compile(r"\b(child|children|kids?|son|daughter|toddler|infants?|baby|babies|newborns?|"
-                                   r"teen\w*|pediatric|paediatric|preemies?|little ones?|kiddos?|grand(?:sons?|daughters?|child(?:ren)?|kids?)|"
+                                   r"teen\w*|pediatric|paediatric|preemies?|little ones?|kiddos?|"
+                                   r"grand(?:sons?|daughters?|child(?:ren)?|kids?)|"
                                    r"neonat\w*|adolescents?|little (?:girl|boy)s?|preschoolers?|schoolchild(?:ren)?)\b|"
-                                   r"儿童|小孩|孩子|宝宝|婴|幼儿|小儿|娃|小朋友|新生儿|早产儿|青少年|[小中]学生|初中生", _I),
+                                   r"儿童|小孩|孩子|宝宝|婴|幼儿|小儿|娃|小朋友|新生儿|早产儿|青少年|[小中]学生|"
+                                   r"初中生", _I),
                "pediatric patients children dose",
                # not "Child-Pugh" (a liver score)
-               re.compile(r"pediatric|paediatric|child(?![- ]?pugh)|infant|adolescent|儿童|小儿", _I), "children", "儿童"),
-    Population("elderly", re.compile(r"\b(elderly|seniors?|geriatric|grand(ma|pa|mother|father|parents?)|pensioners?|retirees?|aged care|"
-                                     r"over (?:6[5-9]|[7-9]\d)(?!\s*(?:%|mg|mcg|µg|g\b|kg|lbs?|pounds?|ml|units?|mmhg|bpm|beats|days?|hours?|minutes?|times|tablets?|pills?|percent|[.,]\d))|"
+               re.compile(r"pediatric|paediatric|child(?![- ]?pugh)|infant|adolescent|儿童|小儿", _I), "children",
+               "儿童"),
+    Population("elderly", re.compile(r"\b(elderly|seniors?|geriatric|grand(ma|pa|mother|father|parents?)|pensioners?|"
+                                     r"retirees?|aged care|"
+                                     r"over (?:6[5-9]|[7-9]\d)(?!\s*(?:%|mg|mcg|µg|g\b|kg|lbs?|pounds?|ml|units?|mmhg|"
+                                     r"bpm|beats|days?|hours?|minutes?|times|tablets?|pills?|percent|[.,]\d))|"
                                      r"old(er)? (man|woman|people|person|patients?|adults?))\b|"
                                      r"老人|老年|高龄|上了年纪|年纪大|岁数大|老爷子|老太太|老大爷|老奶奶|爷爷|奶奶|外公|外婆|"
                                      r"姥姥|姥爷", _I),

@@ -87,8 +87,8 @@ _RULES: list[tuple[str, str, list[str]]] = [
     ),
     # a safety question is answered with the precautions, the boxed warning and who must not take it at all
     # (alcohol, beer, 喝酒 … are substance cues above, not safety words of their own)
-    ("warnings", r"warning|precaution|caution|careful|注意事项|注意|警告|慎用|讲究|(?<!不)小心", ["warnings", "boxed_warning",
-                                                                         "contraindications"]),
+    ("warnings", r"warning|precaution|caution|careful|注意事项|注意|警告|慎用|讲究|(?<!不)小心",
+     ["warnings", "boxed_warning", "contraindications"]),
     ("storage", r"\bstor(e|age)\b|shelf|keep it|fridge|refrigerat|贮藏|储存|保存|存放|冷藏|放冰箱|保管", ["storage"]),
     ("ingredients", r"ingredient|contain|what(?: i|')s (?:in|inside)|made (?:of|from|with)|excipient|\bgluten|"
      r"lactose|vegan|sugar[- ]free|\bdyes?\b|preservative|成分|含有|辅料|防腐剂|含糖", ["ingredients"]),

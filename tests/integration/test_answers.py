@@ -212,7 +212,8 @@ def test_how_a_drug_is_given_is_a_dosage_question(service):
     assert service.retriever.retrieve("how should naproxen be given to an adult?").route.intent == "dosage"
 
 
-@pytest.mark.parametrize("q", ["吃了萘普生以后身上起疹子，是这个药引起的吗", "用了萘普生身上起了一片片红疹子，跟这药有关系不",
+@pytest.mark.parametrize("q", ["吃了萘普生以后身上起疹子，是这个药引起的吗",
+                               "用了萘普生身上起了一片片红疹子，跟这药有关系不",
                                "I broke out in hives after starting naproxen - could the naproxen be doing that?"])
 def test_a_symptom_put_down_to_the_drug_reads_the_adverse_reactions(service, q):
     r = service.retriever.retrieve(q)  # the classifier alone read "跟这药" as a second drug (interactions, 0.70)

@@ -325,7 +325,8 @@ def test_a_safety_question_reads_the_boxed_warning_and_the_contraindications_aft
 
 @pytest.mark.parametrize(("q", "intent"), [
     ("X CI?", "contraindications"), ("X ADRs", "adverse_reactions"), ("X AEs in trials", "adverse_reactions"),
-    ("X DDIs", "interaction"), ("is there a BBW on X", "boxed_warning"), ("does X carry a box warning", "boxed_warning"),
+    ("X DDIs", "interaction"), ("is there a BBW on X", "boxed_warning"),
+    ("does X carry a box warning", "boxed_warning"),
     ("untoward effects of X", "adverse_reactions"), ("is X off limits for me", "contraindications"),
     ("X有啥讲究", "warnings"), ("哪类人碰不得X", "contraindications"),
 ])
@@ -339,7 +340,8 @@ def test_shorthand_cues_are_whole_words_and_accidents_are_not_cautions() -> None
     assert "warnings" not in cues("不小心吃多了X怎么办")
 
 
-@pytest.mark.parametrize("q", ["is it ok to nurse my baby while on X", "still breastfeeding my 4 month old, can I take X",
+@pytest.mark.parametrize("q", ["is it ok to nurse my baby while on X",
+                               "still breastfeeding my 4 month old, can I take X",
                                "can X harm my baby through breast milk", "喂奶的时候用X，宝宝会有什么反应",
                                "pregnant - will X hurt the baby?"])
 def test_the_baby_of_a_nursing_or_pregnant_mother_is_not_a_child_patient(q: str) -> None:
