@@ -27,7 +27,12 @@ _RULES: list[tuple[str, str, list[str]]] = [
         r"\b(?:which|what) (?:other )?(?:drugs|meds|medications|medicines|pills) (?:should|to avoid|can'?t|must|"
         r"shouldn'?t|not|clash|conflict|interfere)|\bclash|\bconflicts? with|"
         r"(?:哪些|什么|啥|别的|其他)(?:其他|别的)?药(?:物)?[^，。？！]{0,6}?(?:不能|不要|别|不宜|不可|避免|相冲|冲突|犯冲)|"
-        r"相冲|冲突|犯冲|\bDDIs?\b",
+        r"相冲|冲突|犯冲|\bDDIs?\b|"
+        # a class of drugs taken beside it ("X isn't safe with blood thinners, right?", "X and antacids")
+        r"\b(?<!used )(?<!given )(?:with|and|plus|alongside)\s+(?:other\s+|my\s+)?(?:blood thinners?|anticoagulants?|"
+        r"antidepressants?|antacids?|nsaids?|maois?|ssris?|diuretics?|statins?|antibiotics?|birth control|painkillers?|"
+        r"pain (?:killers?|relievers?)|sedatives?|sleeping pills?|opioids?|antihistamines?|steroids?|"
+        r"blood pressure (?:meds|medicines?|medications?|pills))\b",
         ["interactions", "warnings", "contraindications"],
     ),
     # one drug and something taken beside it that is not a drug of the KB (alcohol, grapefruit, supplements, coffee,

@@ -390,3 +390,13 @@ def test_more_population_words(text: str, key: str) -> None:
 @pytest.mark.parametrize("text", ["over 80 mg a day", "heart rate over 90 bpm", "over 70 kg"])
 def test_over_a_number_with_a_unit_is_no_age(text: str) -> None:
     assert populations(text) == []
+
+
+@pytest.mark.parametrize("q", ["X isn't safe with blood thinners, right?", "X and antacids", "can I take X with my "
+                               "blood pressure meds", "X plus antidepressants?"])
+def test_a_class_of_drugs_beside_it_is_an_interaction_cue(q: str) -> None:
+    assert "interaction" in cues(q), (q, cues(q))
+
+
+def test_a_combination_the_drug_is_used_in_is_no_interaction_cue() -> None:
+    assert "interaction" not in cues("is X used with antibiotics for ulcers")
