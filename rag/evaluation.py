@@ -37,6 +37,7 @@ LEVELS = {"major": 3, "moderate": 2, "minor": 1, "unknown": 0}
 
 _CHILD_PUGH = re.compile(r"child[- ]?pugh", re.I)
 
+
 def read_questions(path: Path) -> list[dict[str, Any]]:
     out = []
     with path.open(encoding="utf-8") as f:

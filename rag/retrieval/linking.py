@@ -256,7 +256,7 @@ class EntityLinker:
                 if key in self.keys and key not in EN_STOP:
                     if key != gram and n > 1 and self._name_starts_inside(words, i, n):
                         continue  # "lisinopril potassium chloride": a salt word that begins another drug's name
-                    if key != gram and n > 1 and words[i] in _LEADING_PART:
+                    if key != gram and n > 1 and words[i] in FORM_WORDS:
                         continue  # "for fostemsavir": a form word before a name is no part of it (the name alone
                         # then links, and a misspelt salt after it can still join it: "fostemsavir trometkamine")
                     found = self._resolve(key, gram)
@@ -405,7 +405,6 @@ class EntityLinker:
 
 
 NAME_PARTS = sorted(SALT_WORDS | FORM_WORDS)
-_LEADING_PART = frozenset(FORM_WORDS)
 
 
 def _near(word: str, vocab: list[str]) -> bool:
