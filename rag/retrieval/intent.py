@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 DATA = Path(__file__).resolve().parents[1] / "data"
 PROTOTYPES = DATA / "intent_prototypes.json"
 FRAMES = DATA / "prescription_frames.json"
+EXAMPLES = DATA / "prescription_examples.jsonl"  # eval/build_rx_examples.py: tuning halves of the project's own sets
 REQUEST_CLASSES = ("prescription", "about_prescribed")  # decided by RequestClassifier, not routed as intents
 
 
@@ -172,14 +173,22 @@ class RequestClassifier:
     ordinary dev questions refused. Twenty compositions per frame instead of six (2026-12-07) widened the gap between
     the classes on the tuning halves and dev from 0.42 to 0.70 in log-odds and took the requests answered on the
     held-aside halves of the prescription probes from 5 to 3 of 296 (held-out set: 10 to 5 of 96; that set served
-    here as a validation set)."""
+    here as a validation set).
+
+    Besides the frames it learns from labelled examples (rag/data/prescription_examples.jsonl, built by
+    eval/build_rx_examples.py): the tuning halves of the project's own prescription probes, label probes and dev set,
+    2,243 masked questions, 399 of them requests. Frames are a narrow generator; people's requests are not. With them
+    (2026-12-07) the held-aside halves of rx probes 1-12 had 1 request answered and 0 reports refused (before: 3 and
+    2, threshold 0.5), the held-out set 4 and 0 (5 and 0), and no ordinary question of the label probes' held-aside
+    halves was refused. The held-aside halves, the held-out set and rx_probe13 are never read."""
 
     NGRAMS = (1, 4)
 
     def __init__(self, embedder: Embedder, frames: Path = FRAMES, prototypes: Path = PROTOTYPES,
-                 cache_dir: Path | None = None, per_frame: int = 20, c: float = 10.0) -> None:
+                 cache_dir: Path | None = None, per_frame: int = 20, c: float = 10.0,
+                 examples: Path | None = EXAMPLES) -> None:
         self.embedder = embedder
-        self.frames, self.prototypes, self.cache_dir = frames, prototypes, cache_dir
+        self.frames, self.prototypes, self.cache_dir, self.examples = frames, prototypes, cache_dir, examples
         self.per_frame, self.c = per_frame, c
         self._w: np.ndarray | None = None
         self._b = 0.0
@@ -187,7 +196,8 @@ class RequestClassifier:
         self._lock = threading.Lock()
 
     def training_texts(self) -> tuple[list[str], list[str]]:
-        """(requests, other questions): the composed frames, the prototypes, and their `addressed_tails`."""
+        """(requests, other questions): the composed frames, the prototypes, the labelled examples, and their
+        `addressed_tails`."""
         fr, pr = json.loads(self.frames.read_bytes()), json.loads(self.prototypes.read_bytes())
         rng = random.Random(7)
         pos: list[str] = []
@@ -201,6 +211,11 @@ class RequestClassifier:
                 continue
             for lang in ("en", "zh"):
                 (pos if intent == "prescription" else neg).extend(by_lang.get(lang, []))
+        if self.examples is not None and self.examples.exists():
+            for ln in self.examples.read_text(encoding="utf-8").splitlines():
+                if ln.strip():
+                    ex = json.loads(ln)
+                    (pos if ex["request"] else neg).append(ex["text"])
         pos += [t for x in pos for t in addressed_tails(x)]  # scored on their own too (module doc)
         neg += [t for x in neg for t in addressed_tails(x)]
         return pos, neg

@@ -141,3 +141,31 @@ def test_the_form_model_tells_who_prescribes_and_the_two_models_average_in_log_o
     # per text, not per model: a tail only the vector model likes and a whole question only the n-gram model likes
     # do not add up to a request
     assert rc.request_probability(texts[:1], vecs[:1]) == pytest.approx(1 / (1 + math.exp(-z(texts[0], vecs[0]))))
+
+
+def test_the_labelled_examples_come_from_tuning_halves_only_and_are_learnt() -> None:
+    """rag/data/prescription_examples.jsonl (eval/build_rx_examples.py) holds masked questions of the tuning halves:
+    no question of a held-aside half, of the held-out set or of rx_probe13 (all test sets) is in it, and the
+    classifier's training texts include every example with its label."""
+    import json
+    from pathlib import Path
+
+    from rag.retrieval.intent import EXAMPLES, RequestClassifier
+
+    src = Path(__file__).resolve().parents[2] / "eval" / "paraphrase"
+    tuning: set[str] = set()
+    test: set[str] = set()
+    for f in src.glob("*.jsonl"):
+        for ln in f.read_text(encoding="utf-8").splitlines():
+            row = json.loads(ln)
+            aside = "held_aside" in row.get("tags", []) or f.stem in {"heldout", "rx_probe13"} or "qizhen" in f.stem
+            (test if aside else tuning).add(row["id"])
+    examples = [json.loads(ln) for ln in EXAMPLES.read_text(encoding="utf-8").splitlines()]
+    assert len(examples) > 2000 and 300 < sum(e["request"] for e in examples) < 600
+    ids = {e["id"] for e in examples}
+    assert ids <= tuning and not ids & test
+    assert not any("naproxen" in e["text"] or "萘普生" in e["text"] for e in examples)  # names are masked
+    pos, neg = RequestClassifier(embedder=None).training_texts()  # type: ignore[arg-type]
+    pos_s, neg_s = set(pos), set(neg)
+    assert all((e["text"] in pos_s) if e["request"] else (e["text"] in neg_s) for e in examples)
+    assert len(RequestClassifier(embedder=None, examples=None).training_texts()[0]) < len(pos)  # type: ignore[arg-type]

@@ -1,0 +1,81 @@
+"""Build rag/data/prescription_examples.jsonl: labelled, name-masked questions for the request classifier, taken from
+the *tuning* halves of the evaluation sets written for this project.
+
+    python eval/build_rx_examples.py        # needs an ingested KB (the linker masks the drug names)
+
+What goes in: every question of eval/paraphrase/rx_probe*.jsonl, probe*.jsonl and dev.jsonl that is not tagged
+`held_aside` — requests to prescribe (tag `request`/`prescription`, or expected status `refused`) as positives,
+questions about a prescribed drug and ordinary questions as negatives. What never goes in: the held-aside halves,
+the held-out set (heldout.jsonl), the QiZhen sets and any file whose questions are all held aside (rx_probe13), nor
+any question that also occurs in one of them; they stay test sets. Each question is masked as the service masks it
+(`mask_mentions`: linked names → X, Z, …; diseases → Y), so the classifier learns the request's form, not the drug.
+Rebuild after adding a probe; the file is data for the classifier, shipped with the package like the frames.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from rag.retrieval.intent import EXAMPLES  # noqa: E402
+
+SRC = ROOT / "eval" / "paraphrase"
+log = logging.getLogger("build_rx_examples")
+
+
+def sources() -> list[Path]:
+    files = sorted(SRC.glob("rx_probe*.jsonl")) + sorted(SRC.glob("probe*.jsonl")) + [SRC / "dev.jsonl"]
+    return [f for f in files if f.exists()]
+
+
+def test_ids() -> set[str]:
+    """Ids of every question in a test set (held-aside halves, heldout, QiZhen, rx_probe13): the same question can be
+    generated into a tuning half of one probe and the held-aside half of another; it then stays out."""
+    ids: set[str] = set()
+    for f in SRC.glob("*.jsonl"):
+        for ln in f.read_text(encoding="utf-8").splitlines():
+            row = json.loads(ln)
+            if "held_aside" in row.get("tags", []) or f.stem in {"heldout", "rx_probe13"} or "qizhen" in f.stem:
+                ids.add(row["id"])
+    return ids
+
+
+def is_request(row: dict[str, object]) -> bool:
+    tags = row.get("tags") or []
+    expected = row.get("expected") or {}
+    return bool({"request", "prescription"} & set(tags)) or (  # type: ignore[arg-type]
+        isinstance(expected, dict) and expected.get("status") == "refused")
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    from rag.retrieval.retriever import mask_mentions
+    from rag.service import DrugService
+
+    linker = DrugService().retriever.linker
+    out: list[dict[str, object]] = []
+    seen: set[str] = set()
+    aside = test_ids()
+    for f in sources():
+        rows = [json.loads(ln) for ln in f.read_text(encoding="utf-8").splitlines() if ln.strip()]
+        kept = [r for r in rows if "held_aside" not in (r.get("tags") or []) and r["id"] not in aside]
+        for r in kept:
+            text = mask_mentions(r["question"], linker.link(r["question"]))
+            if text in seen:
+                continue
+            seen.add(text)
+            out.append({"id": r["id"], "text": text, "request": is_request(r), "from": f.name})
+        log.info("%s: %d of %d questions (tuning half)", f.name, len(kept), len(rows))
+    with EXAMPLES.open("w", encoding="utf-8") as fh:
+        for r in out:
+            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+    log.info("%s: %d examples, %d requests", EXAMPLES, len(out), sum(bool(r["request"]) for r in out))
+
+
+if __name__ == "__main__":
+    main()
