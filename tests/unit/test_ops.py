@@ -30,6 +30,7 @@ def env(monkeypatch, tmp_path):
         get_settings.cache_clear()
 
     monkeypatch.setenv("DRUGRAG_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("DRUGRAG_MACHINE_CACHE", str(tmp_path / "machine"))
     yield set_env
     get_settings.cache_clear()
 
@@ -45,6 +46,44 @@ def test_setup_builds_into_the_path_the_setting_names(env, tmp_path):
     assert (target / "modules.json").exists() and str(target) in r.output
     again = CliRunner().invoke(app, ["setup"])
     assert again.exit_code == 0 and "already at" in again.output
+
+
+def test_setup_chooses_the_embedding_backend_once_so_ingest_does_not(env, tmp_path, monkeypatch):
+    """`drugrag setup` measures the backends (ONNX export, int8, timing) and caches the choice for the machine; a
+    second setup and the ingest's embedder find it cached. The measurement itself is a seam here (tested in
+    test_embedding_choice and, with the real model, in the integration tests)."""
+    import numpy as np
+
+    from rag.components import make_embedder
+    from rag.retrieval import calibration as cal
+
+    class Runner:
+        kind, dim = "onnx-int8", 4
+
+        def encode(self, texts, progress=False):
+            return np.ones((len(texts), 4), dtype=np.float32) / 2
+
+    calls: list[str] = []
+
+    def fake_calibrate(model, max_length, home, *a, **kw):
+        calls.append(str(home))
+        return "onnx-int8", {"choice": "onnx-int8", "seconds": 1.5, "measured": {}}, Runner()
+
+    monkeypatch.setattr(cal, "calibrate", fake_calibrate)
+    monkeypatch.setattr(cal, "make_runner", lambda *a, **kw: Runner(), raising=False)
+    monkeypatch.setattr("rag.retrieval.embedding.make_runner", lambda *a, **kw: Runner())
+    tool = tmp_path / "builder.py"
+    tool.write_text(BUILDER)
+    target = tmp_path / "models" / "e5"
+    env(DRUGRAG_EMBEDDING_MODEL=str(target), DRUGRAG_EMBEDDING_BUILD_TOOL=str(tool), DRUGRAG_EMBEDDING_BACKEND="auto")
+    r = CliRunner().invoke(app, ["setup"])
+    assert r.exit_code == 0 and "embedding backend: onnx-int8 (measured in 1.5 s)" in r.output, r.output
+    assert calls == [str(tmp_path / "machine")]
+    assert (tmp_path / "machine" / "cache" / "embedding_backend.json").exists()
+    again = CliRunner().invoke(app, ["setup"])
+    assert "embedding backend: onnx-int8 (cached for this machine)" in again.output and len(calls) == 1
+    emb = make_embedder(get_settings())  # what ingest builds: served from the cache, nothing measured
+    assert emb.backend == "onnx-int8" and emb.calibration["cached"] and len(calls) == 1  # type: ignore[attr-defined]
 
 
 def test_setup_leaves_model_ids_and_the_test_embedder_alone(env, tmp_path):
