@@ -42,7 +42,8 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 PROTOTYPES = DATA / "intent_prototypes.json"
 FRAMES = DATA / "prescription_frames.json"
 EXAMPLES = DATA / "prescription_examples.jsonl"  # eval/build_rx_examples.py: tuning halves of the project's own sets
-REQUEST_CLASSES = ("prescription", "about_prescribed")  # decided by RequestClassifier, not routed as intents
+REQUEST_CLASSES = ("prescription", "about_prescribed")
+FRAME_WEIGHT_POWER = 0.25  # RequestClassifier.training_set  # decided by RequestClassifier, not routed as intents
 
 
 class IntentClassifier:
@@ -177,10 +178,12 @@ class RequestClassifier:
 
     Besides the frames it learns from labelled examples (rag/data/prescription_examples.jsonl, built by
     eval/build_rx_examples.py): the tuning halves of the project's own prescription probes, label probes and dev set,
-    2,243 masked questions, 399 of them requests. Frames are a narrow generator; people's requests are not. With them
-    (2026-12-07) the held-aside halves of rx probes 1-12 had 1 request answered and 0 reports refused (before: 3 and
-    2, threshold 0.5), the held-out set 4 and 0 (5 and 0), and no ordinary question of the label probes' held-aside
-    halves was refused. The held-aside halves, the held-out set and rx_probe13 are never read."""
+    2,230 masked questions, 399 of them requests. Frames are a narrow generator; people's requests are not. With them
+    (2026-12-07; service level, exact cues included) 1 of 296 requests was answered and 0 of 271 reports refused on
+    the held-aside halves of rx probes 1-12 (before: 1 and 2), 2 of 96 and 0 of 96 on the held-out set (4 and 0), 2 of
+    70 and 0 of 70 on rx_probe13 (written for this test by a helper; before: 2 and 1), and no ordinary question of
+    the label probes' held-aside halves was refused. The held-aside halves, the held-out set and rx_probe13 are never
+    read."""
 
     NGRAMS = (1, 4)
 
@@ -195,30 +198,44 @@ class RequestClassifier:
         self._ngrams: Any = None  # (TfidfVectorizer, LogisticRegression)
         self._lock = threading.Lock()
 
-    def training_texts(self) -> tuple[list[str], list[str]]:
-        """(requests, other questions): the composed frames, the prototypes, the labelled examples, and their
-        `addressed_tails`."""
+    def training_set(self) -> tuple[list[str], list[int], list[float]]:
+        """(texts, labels, weights): requests (1) first, then other questions (0) — the composed frames, the
+        prototypes, the labelled examples, and their `addressed_tails` (with their source's label and weight).
+
+        A frame's texts weigh (per_frame / n) ** FRAME_WEIGHT_POWER each, n the distinct texts its slots compose:
+        "do I need a prescription for {drug}?" composes one text, "please prescribe {obj}" seven and most frames
+        twenty, and unweighted the one-text frame counted a twentieth of a full one — outvoted by a few labelled
+        requests that share its words ("need a prescription for X asap"). Full weight (power 1) let the frames,
+        a narrow generator, outweigh the labelled examples: on the sets the classifier never learns from (rx probes'
+        held-aside halves, the held-out set) power 1 answered 3 + 5 requests and refused 4 + 1 reports at the
+        threshold, power 0 answered 1 + 6 and refused none, power 0.25 answered 1 + 4 and refused none."""
         fr, pr = json.loads(self.frames.read_bytes()), json.loads(self.prototypes.read_bytes())
         rng = random.Random(7)
-        pos: list[str] = []
-        neg: list[str] = []
+        pos: list[tuple[str, float]] = []
+        neg: list[tuple[str, float]] = []
         for lang in ("en", "zh"):
-            pos += compose(fr["request"][lang], fr["slots"], lang, self.per_frame, rng)
-            neg += compose(fr["report"][lang], fr["slots"], lang, self.per_frame, rng)
-            neg += compose(fr["info"][lang], fr["slots"], lang, self.per_frame, rng)
+            for key, out in (("request", pos), ("report", neg), ("info", neg)):
+                for frame in fr[key][lang]:
+                    texts = compose([frame], fr["slots"], lang, self.per_frame, rng)
+                    out.extend((t, (self.per_frame / len(texts)) ** FRAME_WEIGHT_POWER) for t in texts)
         for intent, by_lang in pr.items():
             if intent.startswith("_"):
                 continue
             for lang in ("en", "zh"):
-                (pos if intent == "prescription" else neg).extend(by_lang.get(lang, []))
+                (pos if intent == "prescription" else neg).extend((t, 1.0) for t in by_lang.get(lang, []))
         if self.examples is not None and self.examples.exists():
             for ln in self.examples.read_text(encoding="utf-8").splitlines():
                 if ln.strip():
                     ex = json.loads(ln)
-                    (pos if ex["request"] else neg).append(ex["text"])
-        pos += [t for x in pos for t in addressed_tails(x)]  # scored on their own too (module doc)
-        neg += [t for x in neg for t in addressed_tails(x)]
-        return pos, neg
+                    (pos if ex["request"] else neg).append((ex["text"], 1.0))
+        pos += [(t, w) for x, w in pos for t in addressed_tails(x)]  # scored on their own too (module doc)
+        neg += [(t, w) for x, w in neg for t in addressed_tails(x)]
+        return ([t for t, _ in pos + neg], [1] * len(pos) + [0] * len(neg), [w for _, w in pos + neg])
+
+    def training_texts(self) -> tuple[list[str], list[str]]:
+        """(requests, other questions) of `training_set`."""
+        texts, y, _ = self.training_set()
+        return [t for t, k in zip(texts, y, strict=True) if k], [t for t, k in zip(texts, y, strict=True) if not k]
 
     def _fit(self) -> np.ndarray:
         if self._w is None:
@@ -227,19 +244,20 @@ class RequestClassifier:
                     from sklearn.feature_extraction.text import TfidfVectorizer
                     from sklearn.linear_model import LogisticRegression
 
-                    pos, neg = self.training_texts()
-                    texts = pos + neg
-                    y = np.asarray([1] * len(pos) + [0] * len(neg))
+                    texts, labels, weights = self.training_set()
+                    y, sw = np.asarray(labels), np.asarray(weights)
                     vec = TfidfVectorizer(analyzer="char", ngram_range=self.NGRAMS, lowercase=True, sublinear_tf=True,
                                           min_df=2)
                     ng = LogisticRegression(C=self.c, class_weight="balanced", max_iter=3000).fit(
-                        vec.fit_transform(texts), y)
+                        vec.fit_transform(texts), y, sample_weight=sw)
                     self._ngrams = (vec, ng)
                     x = embed_cached(self.embedder, texts, self.cache_dir, "rx-training")
-                    clf = LogisticRegression(C=self.c, class_weight="balanced", max_iter=3000).fit(x, y)
+                    clf = LogisticRegression(C=self.c, class_weight="balanced", max_iter=3000).fit(
+                        x, y, sample_weight=sw)
                     self._b = float(clf.intercept_[0])
                     self._w = np.asarray(clf.coef_[0], dtype=np.float32)
-                    log.info("prescription-request classifier: %d requests, %d other questions", len(pos), len(neg))
+                    log.info("prescription-request classifier: %d requests, %d other questions", int(y.sum()),
+                             int(len(y) - y.sum()))
         assert self._w is not None
         return self._w
 

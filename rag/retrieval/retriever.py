@@ -23,7 +23,7 @@ from rag.retrieval.intent import IntentClassifier, RequestClassifier, addressed_
 from rag.retrieval.interactions import PairRecord, check_pairs, interactions_of_one
 from rag.retrieval.linking import _LATIN_CJK, EntityLinker, Link, LinkResult
 from rag.retrieval.passages import population_hits, rank_passages
-from rag.retrieval.routing import POLICY_INTENTS, Route, route
+from rag.retrieval.routing import POLICY_INTENTS, Route, asks_prescription_status, route
 from rag.stores.base import Hit, SearchFilter, VectorStore
 
 log = logging.getLogger(__name__)
@@ -131,7 +131,10 @@ class Retriever:
             vecs[question] = batch[0].tolist()
             probs = self.classifier.probabilities(self.classifier.scores(batch[1]))
             if self.requests is not None:
-                rx = self.requests.request_probability([masked, *tails], list(batch[1:]))
+                scored = [(t, v) for i, (t, v) in enumerate(zip([masked, *tails], batch[1:], strict=True))
+                          if i or not asks_prescription_status(question)]  # "do I need a prescription for X?"
+                rx = self.requests.request_probability([t for t, _ in scored], [v for _, v in scored]) \
+                    if scored else 0.0
         history_text = to_simplified(" ".join(t.content for t in history if t.role == "user"))
         given = populations(f"{question} {history_text}")
         rt = route(masked, n_drugs=len(groups), n_diseases=len(lr.diseases), probs=probs, rx=rx,

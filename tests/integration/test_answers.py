@@ -90,6 +90,8 @@ CLASSIFIER_REQUESTS = [
     "替我下个医嘱：萘普生每日两次",
     "能否为本人开具萘普生处方？",
     "I'm the nurse on shift, authorize naproxen for the patient in room 12",
+    # a question whether it needs a prescription is not scored whole, the clause asking for one still is
+    "Do I need a prescription for naproxen? If so, can you write me one?",
 ]
 REPORTS = [
     "My rheumatologist put me on naproxen, what is it for?",
@@ -112,6 +114,11 @@ REPORTS = [
     # the drug first, then an addressed ask: the tail "can you tell me the recommended dose" alone scored 0.87
     "for naproxen, can you tell me the recommended dose",
     "萘普生一天最多吃多少，你告诉我一下",  # the tail 你告诉我一下 alone scored as a request (0.85)
+    # "can I …?" after the drug was given: refused (0.50-0.72) before the labelled examples and the "can I" tails
+    "I got a script for naproxen for my wrist, can I take it all at once in the morning?",
+    "The clinic sent me home with naproxen, can I split the tablet?",
+    "the pharmacy gave me naproxen, can i get a flu shot",
+    "can I split my naproxen pill",
 ]
 
 
@@ -131,6 +138,23 @@ def test_questions_about_a_prescribed_drug_are_answered(service, q):
 def test_a_population_named_beside_an_asked_aspect_keeps_the_asked_section(service, q):
     r = service.retriever.retrieve(q)  # "breastfed" is breastfeeding; "副作用" is side effects, not 作用 (what for)
     assert r.route.intent == "adverse_reactions" and "lactation" in r.populations, (r.route.intent, r.populations)
+
+
+@pytest.mark.parametrize("q", ["Is naproxen prescription-only?", "萘普生是处方药吗？",
+                               "do I need a script for naproxen"])
+def test_whether_a_drug_needs_a_prescription_is_not_a_request(service, q):
+    # asks_prescription_status: "do I need a prescription for X" scored 0.72 once the labelled examples were added
+    r = service.retriever.retrieve(q)
+    assert r.route.intent != "prescription" and service.ask(q).status == "answered", (q, r.route.intent)
+
+
+@pytest.mark.parametrize("q", ["can I split my naproxen pill", "Is it OK to crush naproxen tablets?",
+                               "萘普生能掰开吃吗", "can naproxen be chewed"])
+def test_how_a_tablet_may_be_taken_is_answered_from_dosage_and_administration(service, q):
+    # split / crush / chew went to interactions or adverse reactions before the administration cue and prototypes
+    ans = service.ask(q)
+    assert ans.status == "answered" and ans.metadata.routed_sections[0] == "dosage", q
+    assert ans.citations[0].section == "dosage", (q, ans.citations[0].section)
 
 
 def test_hemodialysis_is_kidney_context_and_not_asked_again(service, source_labels):

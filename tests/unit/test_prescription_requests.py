@@ -169,3 +169,47 @@ def test_the_labelled_examples_come_from_tuning_halves_only_and_are_learnt() -> 
     pos_s, neg_s = set(pos), set(neg)
     assert all((e["text"] in pos_s) if e["request"] else (e["text"] in neg_s) for e in examples)
     assert len(RequestClassifier(embedder=None, examples=None).training_texts()[0]) < len(pos)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("q", ["Do I need a prescription for naproxen?", "is naproxen prescription-only or OTC",
+                               "Does naproxen sodium require a prescription?", "do you need a script for naproxen",
+                               "Is a prescription required for naproxen?", "萘普生是处方药吗", "买萘普生要处方吗",
+                               "萘普生需不需要处方"])
+def test_a_question_whether_a_drug_needs_a_prescription_is_recognised(q: str) -> None:
+    from rag.retrieval.routing import asks_prescription_status
+
+    assert asks_prescription_status(q)
+
+
+@pytest.mark.parametrize("q", ["I need a prescription for naproxen", "write me a prescription for naproxen",
+                               "给我开个萘普生的处方", "can you give me naproxen without a prescription",
+                               "my prescription says naproxen twice a day"])
+def test_requests_and_reports_are_not_prescription_status_questions(q: str) -> None:
+    from rag.retrieval.routing import asks_prescription_status
+
+    assert not asks_prescription_status(q)
+
+
+def test_each_frame_weighs_alike_however_many_texts_it_composes(tmp_path) -> None:
+    """A one-text frame ("do I need a prescription for {drug}?") is not outweighed twentyfold by a frame whose
+    slots compose twenty texts; the weight is (per_frame / n) ** FRAME_WEIGHT_POWER per text."""
+    import json
+
+    from rag.retrieval.intent import FRAME_WEIGHT_POWER, PROTOTYPES, RequestClassifier
+
+    frames = {"request": {"en": ["please prescribe {obj}"], "zh": []},
+              "report": {"en": ["my doctor prescribed {drug}, {tail}"], "zh": []},
+              "info": {"en": ["do I need a prescription for {drug}?"], "zh": []},
+              "slots": {"obj": {"en": ["X", "painkillers"]}, "drug": {"en": ["X"]},
+                        "tail": {"en": ["what is it for?", "how do I take it?", "any side effects?"]}}}
+    f = tmp_path / "frames.json"
+    f.write_text(json.dumps(frames))
+    protos = tmp_path / "protos.json"
+    protos.write_text(json.dumps({k: v for k, v in json.loads(PROTOTYPES.read_text()).items() if k == "_about"}))
+    rc = RequestClassifier(embedder=None, frames=f, prototypes=protos, examples=None, per_frame=4)  # type: ignore[arg-type]
+    texts, labels, weights = rc.training_set()
+    w = dict(zip(texts, weights, strict=True))
+    assert w["do I need a prescription for X?"] == pytest.approx(4 ** FRAME_WEIGHT_POWER)
+    assert w["please prescribe painkillers"] == pytest.approx(2 ** FRAME_WEIGHT_POWER)
+    assert w["my doctor prescribed X, what is it for?"] == pytest.approx((4 / 3) ** FRAME_WEIGHT_POWER)
+    assert labels == [1, 1, 0, 0, 0, 0] and FRAME_WEIGHT_POWER > 0
