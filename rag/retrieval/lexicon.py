@@ -53,6 +53,24 @@ def is_typo_of_common(word: str, known: frozenset[str] = frozenset()) -> bool:
     return any(zipf(v) >= VERY_COMMON or v in known for v in edits1(word.lower()) if len(v) >= 3)
 
 
+_SUFFIXES = (("ings", "ing"), ("ies", "y"), ("es", ""), ("s", ""), ("ed", ""), ("ed", "e"), ("ing", ""),
+             ("ing", "e"))
+
+
+def is_ordinary_form(word: str, known: frozenset[str] = frozenset()) -> bool:
+    """An inflected form of a common word ("colourings": colouring) or a compound of two very common words of 3+
+    letters each ("bloodwork", "labwork", "hayfever"), which wordfreq lists as rare. No drug name is built so (invented
+    ones are not either: "Zorblaxin", "Plivotrem", "Nexadrolin"); an unknown brand made of two words ("Nightcalm")
+    is then read as ordinary text, and the question is answered about the drugs it does name."""
+    w = word.lower()
+    for suffix, repl in _SUFFIXES:
+        if w.endswith(suffix) and len(w) - len(suffix) >= 4:
+            base = w[: -len(suffix)] + repl
+            if zipf(base) >= COMMON or base in known:
+                return True
+    return any(zipf(w[:i]) >= VERY_COMMON and zipf(w[i:]) >= VERY_COMMON for i in range(3, len(w) - 2))
+
+
 # English medical word-formation that no drug name uses: specialists and specialties (rheumatologist, podiatrist,
 # pediatrician), conditions (pancreatitis, hypokalemia, neuropathy), procedures (cholecystectomy, colonoscopy).
 _MEDICAL_WORD = re.compile(

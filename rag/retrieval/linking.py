@@ -20,7 +20,7 @@ from rapidfuzz import distance, process
 from kb_loaders.names import APPROVAL_NUMBER, FORM_WORDS, SALT_WORDS, approval_number, base_name, has_cjk, norm_name
 from rag.core.text import to_simplified
 from rag.core.types import LinkedEntity
-from rag.retrieval.lexicon import is_medical_word, is_rare, is_typo_of_common
+from rag.retrieval.lexicon import is_medical_word, is_ordinary_form, is_rare, is_typo_of_common
 
 log = logging.getLogger(__name__)
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -350,7 +350,7 @@ class EntityLinker:
                 w = words[i]
                 if w not in EN_STOP and is_rare(w) and w not in self.kb_words \
                         and not is_typo_of_common(w, self.kb_words) and not _near(w, NAME_PARTS) \
-                        and not is_medical_word(w):
+                        and not is_medical_word(w) and not is_ordinary_form(w, self.kb_words):
                     unknown.append(w)
         return unknown
 

@@ -29,7 +29,11 @@ _RULES: list[tuple[str, str, list[str]]] = [
         r"(?:哪些|什么|啥|别的|其他)(?:其他|别的)?药(?:物)?[^，。？！]{0,6}?(?:不能|不要|别|不宜|不可|避免|相冲|冲突|犯冲)|"
         r"相冲|冲突|犯冲|\bDDIs?\b|"
         # a class of drugs taken beside it ("X isn't safe with blood thinners, right?", "X and antacids")
-        r"\b(?<!used )(?<!given )(?:with|and|plus|alongside)\s+(?:other\s+|my\s+)?(?:blood thinners?|anticoagulants?|"
+        # or that the asker is on ("my dad is on a blood thinner and …", "I take antidepressants, is X ok"), and
+        # "that combination" / "the combo"
+        r"\b(?:th(?:at|is|ose|ese) (?:combination|combo)s?|combining)\b|"
+        r"\b(?:(?<!used )(?<!given )(?:with|and|plus|alongside)|(?:is|am|are|i'm|he's|she's|been) on|taking|takes?|"
+        r"using)\s+(?:other\s+|my\s+|a\s+|an\s+|his\s+|her\s+|some\s+)?(?:blood thinners?|anticoagulants?|"
         r"antidepressants?|antacids?|nsaids?|maois?|ssris?|diuretics?|statins?|antibiotics?|birth control|painkillers?|"
         r"pain (?:killers?|relievers?)|sedatives?|sleeping pills?|opioids?|antihistamines?|steroids?|"
         r"blood pressure (?:meds|medicines?|medications?|pills))\b",
@@ -44,7 +48,9 @@ _RULES: list[tuple[str, str, list[str]]] = [
         "contraindications",
         r"contraindicat|who should not|should not (take|use)|must not|not be (used|taken)|can't take|"
         r"never be (?:used|taken|given)|should never (?:take|use|be)|"
-        r"cannot take|off[- ]limits?|\bCIs?\b|禁忌|不能(用|吃|服|碰)|碰不得|不宜|禁用|哪些人不",
+        r"cannot take|off[- ]limits?|\bCIs?\b|(?:not|n't) (?:supposed|meant|allowed) to (?:take|use|be on)|"
+        r"\bwho (?:must|should|needs? to|has to) avoid|shouldn'?t (?:take|use|be on)|"
+        r"禁忌|不能(用|吃|服|碰)|碰不得|不宜|禁用|哪些人不",
         ["contraindications", "warnings", "boxed_warning"],
     ),
     # a population question ("can my 10-year-old be given X?", "还在喂母乳，X能吃吗") asks whether the drug may be used

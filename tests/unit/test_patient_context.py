@@ -248,6 +248,21 @@ def test_administration_words_are_dosage_cues() -> None:
         assert "dosage" in cues(q), q
 
 
+@pytest.mark.parametrize(("q", "cue"), [
+    ("My dad is on a blood thinner and his doctor just added X. Is that combination a problem?", "interaction"),
+    ("I take antidepressants, is X ok for me", "interaction"), ("is this combo ok: X and my statins", "interaction"),
+    ("who is not supposed to take X at all?", "contraindications"), ("who must avoid X", "contraindications"),
+    ("can I split X tablets", "dosage"), ("X能掰开吃吗", "dosage"), ("should X be swallowed whole", "dosage")])
+def test_drug_classes_taken_combinations_avoidance_and_administration_are_cued(q: str, cue: str) -> None:
+    assert cue in cues(q), (q, cues(q))
+
+
+@pytest.mark.parametrize("q", ["X is used with antibiotics for ulcers", "what is in the combination X tablet",
+                               "does X dissolve blood clots"])
+def test_words_near_those_cues_are_not_them(q: str) -> None:
+    assert not {"interaction", "dosage"} & set(cues(q)), (q, cues(q))
+
+
 def test_two_edits_at_a_names_start_are_a_question_not_a_correction() -> None:
     lk = EntityLinker([("bleomycin", "Bleomycin")], [], {"bleomycin": ["b-1"]})
     res = lk.link("what does Brelomycin treat")  # invented: two edits from Bleomycin, in its first letters

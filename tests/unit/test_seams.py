@@ -90,3 +90,19 @@ def test_specialists_and_conditions_are_not_unknown_drug_names():
         assert is_medical_word(w), w
     for w in ("zorblaxin", "naproxen", "metfromin", "trastuzumab"):
         assert not is_medical_word(w), w
+
+
+def test_inflected_and_compound_ordinary_words_are_not_unknown_drug_names():
+    """'bloodwork' and 'colourings' (rare in wordfreq) made a story around a real drug an unknown-drug refusal."""
+    from rag.retrieval.lexicon import is_ordinary_form
+    from rag.retrieval.linking import EntityLinker
+
+    for w in ("bloodwork", "labwork", "hayfever", "colourings"):
+        assert is_ordinary_form(w), w
+    for w in ("zorblaxin", "plivotrem", "nexadrolin", "jovabrate", "brelomycin", "drunezimab", "metfromin",
+              "naxitamab", "cardiomax"):
+        assert not is_ordinary_form(w), w
+    lk = EntityLinker([("naproxen", "Naproxen")], [], {"naproxen": ["n-1"]})
+    res = lk.link("my GP went through my bloodwork and put me on naproxen, what is it for?")
+    assert [x.id for x in res.drugs] == ["naproxen"] and res.unlinked == []
+    assert lk.link("can I take zorblaxin with naproxen").unlinked == ["zorblaxin"]
