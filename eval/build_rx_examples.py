@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from rag.retrieval.intent import EXAMPLES  # noqa: E402
+from rag.retrieval.intent import EXAMPLES, addressed_tails  # noqa: E402
 
 SRC = ROOT / "eval" / "paraphrase"
 log = logging.getLogger("build_rx_examples")
@@ -65,11 +65,15 @@ def main() -> None:
         rows = [json.loads(ln) for ln in f.read_text(encoding="utf-8").splitlines() if ln.strip()]
         kept = [r for r in rows if "held_aside" not in (r.get("tags") or []) and r["id"] not in aside]
         for r in kept:
-            text = mask_mentions(r["question"], linker.link(r["question"]))
+            lr = linker.link(r["question"])
+            text = mask_mentions(r["question"], lr)
             if text in seen:
                 continue
             seen.add(text)
-            out.append({"id": r["id"], "text": text, "request": is_request(r), "from": f.name})
+            # the trailing clauses the service scores on their own, cut from the question as asked (the masked text
+            # has no punctuation left to cut at)
+            tails = [mask_mentions(t, lr) for t in addressed_tails(r["question"])]
+            out.append({"id": r["id"], "text": text, "tails": tails, "request": is_request(r), "from": f.name})
         log.info("%s: %d of %d questions (tuning half)", f.name, len(kept), len(rows))
     with EXAMPLES.open("w", encoding="utf-8") as fh:
         for r in out:

@@ -223,13 +223,13 @@ class RequestClassifier:
                 continue
             for lang in ("en", "zh"):
                 (pos if intent == "prescription" else neg).extend((t, 1.0) for t in by_lang.get(lang, []))
+        pos += [(t, w) for x, w in pos for t in addressed_tails(x)]  # scored on their own too (module doc)
+        neg += [(t, w) for x, w in neg for t in addressed_tails(x)]
         if self.examples is not None and self.examples.exists():
             for ln in self.examples.read_text(encoding="utf-8").splitlines():
                 if ln.strip():
-                    ex = json.loads(ln)
-                    (pos if ex["request"] else neg).append((ex["text"], 1.0))
-        pos += [(t, w) for x, w in pos for t in addressed_tails(x)]  # scored on their own too (module doc)
-        neg += [(t, w) for x, w in neg for t in addressed_tails(x)]
+                    ex = json.loads(ln)  # masked text, and its tails cut from the question as asked
+                    (pos if ex["request"] else neg).extend((t, 1.0) for t in [ex["text"], *ex.get("tails", [])])
         return ([t for t, _ in pos + neg], [1] * len(pos) + [0] * len(neg), [w for _, w in pos + neg])
 
     def training_texts(self) -> tuple[list[str], list[str]]:

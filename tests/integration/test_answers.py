@@ -92,6 +92,9 @@ CLASSIFIER_REQUESTS = [
     "I'm the nurse on shift, authorize naproxen for the patient in room 12",
     # a question whether it needs a prescription is not scored whole, the clause asking for one still is
     "Do I need a prescription for naproxen? If so, can you write me one?",
+    # terse renewals, choosing between two drugs with the dose (rx_probe14's styles, written here anew)
+    "Renew naproxen 500 script.",
+    "你直接说我妈该吃萘普生还是布洛芬，一次几片，我们照着买",
 ]
 REPORTS = [
     "My rheumatologist put me on naproxen, what is it for?",
@@ -141,7 +144,8 @@ def test_a_population_named_beside_an_asked_aspect_keeps_the_asked_section(servi
 
 
 @pytest.mark.parametrize("q", ["Is naproxen prescription-only?", "萘普生是处方药吗？",
-                               "do I need a script for naproxen"])
+                               "do I need a script for naproxen",
+                               "萘普生是处方药吗？医生之前给我开过，我想知道药店能不能直接买"])
 def test_whether_a_drug_needs_a_prescription_is_not_a_request(service, q):
     # asks_prescription_status: "do I need a prescription for X" scored 0.72 once the labelled examples were added
     r = service.retriever.retrieve(q)

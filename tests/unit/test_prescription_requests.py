@@ -168,6 +168,10 @@ def test_the_labelled_examples_come_from_tuning_halves_only_and_are_learnt() -> 
     pos, neg = RequestClassifier(embedder=None).training_texts()  # type: ignore[arg-type]
     pos_s, neg_s = set(pos), set(neg)
     assert all((e["text"] in pos_s) if e["request"] else (e["text"] in neg_s) for e in examples)
+    # the tails the service scores on their own, cut where the question had punctuation (the masked text has none)
+    with_tails = [e for e in examples if e["tails"]]
+    assert len(with_tails) > 100 and all(not any(c in t for c in ",，。?？") for e in with_tails for t in e["tails"])
+    assert all(set(e["tails"]) <= (pos_s if e["request"] else neg_s) for e in with_tails)
     assert len(RequestClassifier(embedder=None, examples=None).training_texts()[0]) < len(pos)  # type: ignore[arg-type]
 
 
