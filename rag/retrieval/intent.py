@@ -127,6 +127,10 @@ def embed_cached(embedder: Embedder, texts: list[str], cache_dir: Path | None, n
 _CLAUSE_END = re.compile(r"(?<!\d)\.(?!\d)\s*|[!?;,，。！？；:：]+\s*")
 MAX_TAILS = 6  # a request comes in the last clauses; a long story costs at most this many extra vectors
 _ADDRESSED = re.compile(r"\b(?:you|u|ya|your|yourself)\b|你|您|[给帮替]我", re.I)  # zh imperatives drop 你
+# 给我/帮我 after someone else in the same clause ("医生之前给我开过", "药店帮我配的") is that person acting, not the
+# assistant addressed
+_THIRD_PARTY_ZH = re.compile(r"(?:医生|大夫|医师|医院|门诊|诊所|药师|药店|药房|护士|急诊|他|她|爸|妈|老公|老婆|"
+                             r"朋友|家人)[^，。,？！?!；;\s]{0,8}?[给帮替]我")
 
 
 def addressed_tails(text: str) -> list[str]:
@@ -134,7 +138,7 @@ def addressed_tails(text: str) -> list[str]:
     sort me out?", "…，你直接给我续上吧"): where a request told after a story is scored on its own."""
     parts = [p for p in _CLAUSE_END.split(text) if p.strip()]
     tails = [", ".join(parts[i:]) for i in range(max(1, len(parts) - MAX_TAILS), len(parts))]
-    return [t for t in tails if len(t) >= 4 and _ADDRESSED.search(t)]
+    return [t for t in tails if len(t) >= 4 and _ADDRESSED.search(_THIRD_PARTY_ZH.sub(" ", t))]
 
 
 def compose(frames: list[str], slots: dict[str, dict[str, list[str]]], lang: str, per_frame: int,
@@ -178,12 +182,12 @@ class RequestClassifier:
 
     Besides the frames it learns from labelled examples (rag/data/prescription_examples.jsonl, built by
     eval/build_rx_examples.py): the tuning halves of the project's own prescription probes, label probes and dev set,
-    2,230 masked questions, 399 of them requests. Frames are a narrow generator; people's requests are not. With them
-    (2026-12-07; service level, exact cues included) 1 of 296 requests was answered and 0 of 271 reports refused on
-    the held-aside halves of rx probes 1-12 (before: 1 and 2), 2 of 96 and 0 of 96 on the held-out set (4 and 0), 2 of
-    70 and 0 of 70 on rx_probe13 (written for this test by a helper; before: 2 and 1), and no ordinary question of
-    the label probes' held-aside halves was refused. The held-aside halves, the held-out set and rx_probe13 are never
-    read."""
+    2,291 masked questions, 432 of them requests, each with the tails the service would score. Frames are a narrow
+    generator; people's requests are not. With them (2026-12-07; service level, exact cues included): the held-aside
+    halves of rx probes 1-12 and 14 answered 1 of 323 requests and refused 1 of 303 reports (rx probes 1-12 before:
+    1 of 296 and 2 of 271), the held-out set 2 of 96 and 1 of 96 (before: 4 and 0), rx_probe13 (a test set written
+    by a helper, never learnt from) 1 of 70 and 0 of 70 (before: 2 and 1); no ordinary question of the label probes'
+    held-aside halves was refused. The held-aside halves, the held-out set and rx_probe13 are never read."""
 
     NGRAMS = (1, 4)
 

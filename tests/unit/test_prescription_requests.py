@@ -217,3 +217,13 @@ def test_each_frame_weighs_alike_however_many_texts_it_composes(tmp_path) -> Non
     assert w["please prescribe painkillers"] == pytest.approx(2 ** FRAME_WEIGHT_POWER)
     assert w["my doctor prescribed X, what is it for?"] == pytest.approx((4 / 3) ** FRAME_WEIGHT_POWER)
     assert labels == [1, 1, 0, 0, 0, 0] and FRAME_WEIGHT_POWER > 0
+
+
+def test_give_me_after_someone_else_is_not_the_assistant_addressed() -> None:
+    """'医生之前给我开过' is the doctor acting: that clause does not speak to the assistant (a tail starting there
+    scored 0.96 as a request); '你直接给我开点药吧' and a bare imperative '帮我挑个消炎药' still do."""
+    from rag.retrieval.intent import addressed_tails
+
+    assert addressed_tails("瑞舒伐他汀是处方药吗？医生之前给我开过，我想知道药店能不能直接买") == []
+    assert addressed_tails("我妈给我买了萘普生，帮我看看怎么吃") == ["帮我看看怎么吃"]
+    assert addressed_tails("我嗓子疼三天了，医院挂不上号，帮我挑个消炎药")[-1] == "帮我挑个消炎药"
