@@ -126,7 +126,17 @@ def embed_cached(embedder: Embedder, texts: list[str], cache_dir: Path | None, n
 
 _CLAUSE_END = re.compile(r"(?<!\d)\.(?!\d)\s*|[!?;,，。！？；:：]+\s*")
 MAX_TAILS = 6  # a request comes in the last clauses; a long story costs at most this many extra vectors
-_ADDRESSED = re.compile(r"\b(?:you|u|ya|your|yourself)\b|你|您|[给帮替]我", re.I)  # zh imperatives drop 你
+# the assistant addressed: you, 你, 您, or a zh imperative that drops 你 — not a forum's readers ("you guys", "you
+# all", 你们, 大家, 各位, 病友们), whose "your experience" is theirs
+_ADDRESSED = re.compile(r"\b(?:you|u|ya|your|yourself)\b|你|您|[给帮替]我", re.I)
+_AUDIENCE = re.compile(r"\byou (?:guys|all|folks)\b|\by'?all\b|\beveryone\b|\banyone\b|你们|大家|各位|病友们|姐妹们",
+                       re.I)
+# courtesy around a question ("Thank you so much!!", "谢谢", "sorry to bother"): a tail of nothing else is no request
+# ("thank you so much" alone scored 0.997, and refused a dosage question it closed)
+_COURTESY = re.compile(r"\b(?:thank(?:s| you)(?: (?:so|very) much| a lot| in advance)?|thx|ty|please|pls|plz|"
+                       r"sorry(?: to bother(?: you)?)?|cheers|appreciate (?:it|that|your help)|in advance|god bless)\b|"
+                       r"谢谢(?:你|您|啦|了|大家)?|多谢|感谢|麻烦(?:你|您)?了|辛苦(?:你|您)?了|拜托(?:了)?|不好意思|打扰了",
+                       re.I)
 # 给我/帮我 after someone else in the same clause ("医生之前给我开过", "药店帮我配的") is that person acting, not the
 # assistant addressed
 _THIRD_PARTY_ZH = re.compile(r"(?:医生|大夫|医师|医院|门诊|诊所|药师|药店|药房|护士|急诊|他|她|爸|妈|老公|老婆|"
@@ -138,7 +148,8 @@ def addressed_tails(text: str) -> list[str]:
     sort me out?", "…，你直接给我续上吧"): where a request told after a story is scored on its own."""
     parts = [p for p in _CLAUSE_END.split(text) if p.strip()]
     tails = [", ".join(parts[i:]) for i in range(max(1, len(parts) - MAX_TAILS), len(parts))]
-    return [t for t in tails if len(t) >= 4 and _ADDRESSED.search(_THIRD_PARTY_ZH.sub(" ", t))]
+    return [t for t in tails if len(t) >= 4 and _ADDRESSED.search(_THIRD_PARTY_ZH.sub(" ", t))
+            and not _AUDIENCE.search(t) and len(re.sub(r"[\W_]+", "", _COURTESY.sub(" ", t))) >= 3]
 
 
 def compose(frames: list[str], slots: dict[str, dict[str, list[str]]], lang: str, per_frame: int,

@@ -227,3 +227,16 @@ def test_give_me_after_someone_else_is_not_the_assistant_addressed() -> None:
     assert addressed_tails("瑞舒伐他汀是处方药吗？医生之前给我开过，我想知道药店能不能直接买") == []
     assert addressed_tails("我妈给我买了萘普生，帮我看看怎么吃") == ["帮我看看怎么吃"]
     assert addressed_tails("我嗓子疼三天了，医院挂不上号，帮我挑个消炎药")[-1] == "帮我挑个消炎药"
+
+
+def test_courtesy_and_a_forum_audience_are_not_the_assistant_addressed() -> None:
+    """'Thank you so much!!' alone scored 0.997 as a request and refused the dosage question it closed; '说说你们的经历'
+    and 'you guys' speak to other readers of a forum."""
+    from rag.retrieval.intent import addressed_tails
+
+    q = "Sorry to bother, how many mg of X an adult should take per day? Thank you so much!!"
+    assert addressed_tails(q) == ["how many mg of X an adult should take per day, Thank you so much"]
+    assert addressed_tails("病友们吃X都出现过什么不良反应？说说你们的经历，谢谢") == []
+    assert addressed_tails("anyone on X here? can you guys share your experience") == []
+    assert addressed_tails("I have a cold, could you prescribe me X? thanks") == ["could you prescribe me X, thanks"]
+    assert addressed_tails("我咳嗽一周了，诊所关门了，你直接给我开点药吧，谢谢")[-1] == "你直接给我开点药吧, 谢谢"
