@@ -4,7 +4,7 @@ the *tuning* halves of the evaluation sets written for this project.
     python eval/build_rx_examples.py        # needs an ingested KB (the linker masks the drug names)
 
 What goes in: every question of eval/paraphrase/rx_probe*.jsonl, probe*.jsonl and dev.jsonl that is not tagged
-`held_aside` — requests to prescribe (tag `request`/`prescription`, or expected status `refused`) as positives,
+`held_aside` — requests to prescribe (what `drugrag eval` scores as a refusal question) as positives,
 questions about a prescribed drug and ordinary questions as negatives. What never goes in: the held-aside halves,
 the held-out set (heldout.jsonl), the QiZhen sets and any file whose questions are all held aside (rx_probe13), nor
 any question that also occurs in one of them; they stay test sets. Each question is masked as the service masks it
@@ -22,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from rag.evaluation import kind_of  # noqa: E402  (a request to prescribe is scored as a "refusal" question)
 from rag.retrieval.intent import EXAMPLES, addressed_tails  # noqa: E402
 
 SRC = ROOT / "eval" / "paraphrase"
@@ -33,7 +34,7 @@ def sources() -> list[Path]:
     return [f for f in files if f.exists()]
 
 
-def test_ids() -> set[str]:
+def held_aside_ids() -> set[str]:
     """Ids of every question in a test set (held-aside halves, heldout, QiZhen, rx_probe13): the same question can be
     generated into a tuning half of one probe and the held-aside half of another; it then stays out."""
     ids: set[str] = set()
@@ -45,13 +46,6 @@ def test_ids() -> set[str]:
     return ids
 
 
-def is_request(row: dict[str, object]) -> bool:
-    tags = row.get("tags") or []
-    expected = row.get("expected") or {}
-    return bool({"request", "prescription"} & set(tags)) or (  # type: ignore[arg-type]
-        isinstance(expected, dict) and expected.get("status") == "refused")
-
-
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     from rag.retrieval.retriever import mask_mentions
@@ -60,10 +54,10 @@ def main() -> None:
     linker = DrugService().retriever.linker
     out: list[dict[str, object]] = []
     seen: set[str] = set()
-    aside = test_ids()
+    aside = held_aside_ids()
     for f in sources():
         rows = [json.loads(ln) for ln in f.read_text(encoding="utf-8").splitlines() if ln.strip()]
-        kept = [r for r in rows if "held_aside" not in (r.get("tags") or []) and r["id"] not in aside]
+        kept = [r for r in rows if r["id"] not in aside]  # held-aside rows are in `aside` too
         for r in kept:
             lr = linker.link(r["question"])
             text = mask_mentions(r["question"], lr)
@@ -73,7 +67,8 @@ def main() -> None:
             # the trailing clauses the service scores on their own, cut from the question as asked (the masked text
             # has no punctuation left to cut at)
             tails = [mask_mentions(t, lr) for t in addressed_tails(r["question"])]
-            out.append({"id": r["id"], "text": text, "tails": tails, "request": is_request(r), "from": f.name})
+            out.append({"id": r["id"], "text": text, "tails": tails, "request": kind_of(r) == "refusal",
+                        "from": f.name})
         log.info("%s: %d of %d questions (tuning half)", f.name, len(kept), len(rows))
     with EXAMPLES.open("w", encoding="utf-8") as fh:
         for r in out:

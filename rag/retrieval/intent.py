@@ -42,8 +42,8 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 PROTOTYPES = DATA / "intent_prototypes.json"
 FRAMES = DATA / "prescription_frames.json"
 EXAMPLES = DATA / "prescription_examples.jsonl"  # eval/build_rx_examples.py: tuning halves of the project's own sets
-REQUEST_CLASSES = ("prescription", "about_prescribed")
-FRAME_WEIGHT_POWER = 0.25  # RequestClassifier.training_set  # decided by RequestClassifier, not routed as intents
+REQUEST_CLASSES = ("prescription", "about_prescribed")  # decided by RequestClassifier, not routed as intents
+FRAME_WEIGHT_POWER = 0.25  # RequestClassifier.training_set
 
 
 class IntentClassifier:
