@@ -51,6 +51,45 @@ def to_simplified(text: str) -> str:
         return str(_t2s().convert(text))
 
 
+# Written Cantonese (粤语), read as Mandarin so that linking, population and cue rules written for Mandarin apply:
+# "有咗BB仲可唔可以食X" is "怀孕了还可不可以吃X". Only text with a character Mandarin does not use (唔, 冇, 咗, 嘅, 佢,
+# 啲, 嘢, 喺, 嚟, 睇, 瞓, 攞, 搵, 咩, 乜, 噉) or a Cantonese-only word is rewritten, and only word by word: the
+# Mandarin question comes back unchanged. Applied after to_simplified (係 → 系, 點樣 → 点样).
+_YUE_MARK = re.compile(r"[唔冇咗嘅佢啲嘢喺嚟睇瞓攞搵咩乜噉]|点样|几多|屋企|而家|宜家|^呢|呢(?=[只个种款支粒])")
+_YUE_WORDS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(a, re.I), b) for a, b in (
+        (r"有咗\s*bb|有咗身孕?|大咗肚", "怀孕了"),
+        (r"(?<![a-z])bb(?![a-z])", "宝宝"),
+        (r"使唔使", "需不需要"), (r"(\w)唔\1", r"\1不\1"), (r"系咪", "是不是"), (r"系唔系", "是不是"),
+        (r"点样|(?<![早晚快慢一多少有些好差])点(?=[吃食用服饮搽])", "怎么"), (r"点解", "为什么"),
+        (r"几多", "多少"), (r"几时", "什么时候"), (r"边个", "哪个"), (r"边度", "哪里"),
+        (r"咩嘢|乜嘢|咩|乜", "什么"), (r"唔该", "请"),
+        (r"佢哋", "他们"), (r"佢", "他"), (r"冇", "没有"), (r"咗", "了"), (r"嘅", "的"), (r"啲", "些"),
+        (r"嘢", "东西"), (r"喺", "在"), (r"嚟", "来"), (r"睇", "看"), (r"瞓", "睡"), (r"攞", "拿"), (r"搵", "找"),
+        (r"噉|咁样", "这样"), (r"唔", "不"), (r"(?<![关联体派谱])系(?![统列数])", "是"), (r"仲(?!裁)", "还"),
+        (r"屋企", "家里"), (r"而家|宜家", "现在"), (r"阿爷", "爷爷"), (r"阿嫲", "奶奶"), (r"阿妈", "妈妈"),
+        (r"阿爸", "爸爸"), (r"细路仔?", "小孩"), (r"呢(?=[只个种款支粒])", "这"), (r"成日", "经常"),
+        (r"[份分]量", "用量"), (r"肚屙", "腹泻"),
+        # 食 is 吃 unless it is part of a Mandarin word (食物, 饮食, 禁食, 食欲, 食道 …)
+        (r"(?<![饮进禁零主膳甜肉素流伙粮节绝暴偏副美忌])食(?![物品欲道管用疗盐醋材谱量堂])", "吃"),
+    )
+)
+
+
+def to_mandarin(text: str) -> str:
+    """Written Cantonese as Mandarin (see _YUE_WORDS); any other text unchanged. Expects simplified characters."""
+    if not _YUE_MARK.search(text):
+        return text
+    for rx, rep in _YUE_WORDS:
+        text = rx.sub(rep, text)
+    return text
+
+
+def read_chinese(text: str) -> str:
+    """A question as the rules read it: simplified characters, written Cantonese as Mandarin."""
+    return to_mandarin(to_simplified(text))
+
+
 def detect_language(text: str) -> Literal["en", "zh"]:
     """'zh' when the text has any CJK character, else 'en' (drug names in Latin script are common in zh text)."""
     return "zh" if _CJK.search(text) else "en"

@@ -69,6 +69,12 @@ _ZH_NOT_A_DRUG = re.compile(
 )
 
 
+# a Chinese dosage-form ending: what a product name adds to its generic name (布洛芬缓释胶囊, 多西环素胶囊)
+_ZH_FORM_END = re.compile(r"(?:缓释|控释|肠溶|分散|口崩|咀嚼|泡腾|含|软)?"
+                          r"(?:片|胶囊|胶丸|胶|丸|颗粒|注射液|注射剂|口服液|口服溶液|混悬液|糖浆|滴眼液|滴剂|乳膏|软膏|凝胶|"
+                          r"贴剂|栓|散|干混悬剂)$")
+
+
 # form words that also join a name to the rest of a question ("prescribe X for me"): never the end of a name
 TAIL_WORDS = frozenset({"for", "and", "with", "or", "of", "in", "to"})
 _LATIN_CJK = re.compile(r"(?<=[A-Za-z0-9])(?=[\u3400-\u9fff])|(?<=[\u3400-\u9fff])(?=[A-Za-z0-9])")
@@ -177,7 +183,20 @@ class EntityLinker:
 
     def _resolve(self, key: str, matched: str) -> list[Link]:
         out = []
-        ids = self.keys[key]
+        ids = list(self.keys[key])
+        if has_cjk(key):
+            # a Chinese product name ("布洛芬缓释胶囊", "左甲状腺素钠片") is a key of its own whose id is the bare
+            # generic name (布洛芬): reach what that generic name reaches too (the zh→en table's ibuprofen, which
+            # has labels); without it the longer product name hid the labelled drug behind a graph-only node
+            for typ, eid in list(ids):
+                if typ == "Drug" and eid != key and not self.drug_labels.get(eid) and has_cjk(eid):
+                    ids += [o for o in self.keys.get(eid, []) if o[0] == "Drug" and o not in ids]
+            if not any(t == "Drug" and self.drug_labels.get(e) for t, e in ids):
+                # still no label: the name less a dosage-form ending ("多西环素胶囊" → 多西环素 → doxycycline)
+                m = _ZH_FORM_END.search(key)
+                stem = key[: m.start()] if m else ""
+                if len(stem) >= 2 and stem in self.keys:
+                    ids += [o for o in self.keys[stem] if o[0] == "Drug" and o not in ids]
         # a drug that has labels first, then other drugs, then diseases
         ids = sorted(
             ids,

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from graph.store import GEdge, GraphStore
 from kb_loaders.names import has_cjk, norm_name
 from rag.core.errors import NotFound
-from rag.core.text import detect_language, to_simplified
+from rag.core.text import detect_language, read_chinese
 from rag.core.types import Evidence, Source, Turn
 from rag.retrieval.context import INTENT_TOPIC, populations, substances
 from rag.retrieval.embedding import Embedder
@@ -105,7 +105,8 @@ class Retriever:
 
     # -- the main entry -------------------------------------------------------------------------------------------
     def retrieve(self, question: str, history: Sequence[Turn] = ()) -> Retrieval:
-        asked, question = question, to_simplified(question)  # read as simplified; the answer echoes what was asked
+        asked, question = question, read_chinese(question)  # simplified, Cantonese as Mandarin; the answer echoes
+        # what was asked
         lr = self.linker.link(question)
         if not lr.links and not lr.unlinked and history:  # "and the dose?" after a question about warfarin
             for turn in reversed(history):
@@ -135,7 +136,7 @@ class Retriever:
                           if i or not asks_prescription_status(question)]  # "do I need a prescription for X?"
                 rx = self.requests.request_probability([t for t, _ in scored], [v for _, v in scored]) \
                     if scored else 0.0
-        history_text = to_simplified(" ".join(t.content for t in history if t.role == "user"))
+        history_text = read_chinese(" ".join(t.content for t in history if t.role == "user"))
         given = populations(f"{question} {history_text}")
         rt = route(masked, n_drugs=len(groups), n_diseases=len(lr.diseases), probs=probs, rx=rx,
                    text=question, context=given)

@@ -3,7 +3,8 @@ answer echoes the question as it was asked."""
 
 from __future__ import annotations
 
-from rag.core.text import to_simplified
+from rag.core.text import read_chinese, to_simplified
+from rag.retrieval.context import populations
 from rag.retrieval.linking import EntityLinker
 from rag.retrieval.routing import cues
 
@@ -34,3 +35,34 @@ def test_a_traditional_question_is_answered_from_the_kb(hash_service) -> None:
     assert ans.status == "answered" and ans.language == "zh" and ans.question == q
     assert any(lk.name.lower() == "naproxen" for lk in ans.metadata.linked)
     assert any(c.source == "label" and c.section == "indications" for c in ans.citations)
+
+
+def test_written_cantonese_is_read_as_mandarin_and_mandarin_is_unchanged() -> None:
+    assert read_chinese("有咗BB仲可唔可以食呋喃妥因？有冇要注意嘅地方？") == \
+        "怀孕了还可不可以吃呋喃妥因？有没有要注意的地方？"
+    assert read_chinese("屋企阿爺八十幾歲，食X使唔使減份量？") == "家里爷爷八十几岁，吃X需不需要减用量？"
+    assert read_chinese("呢隻藥點食？") == "这只药怎么吃？"
+    # Mandarin keeps its own 食/系/点 words (no Cantonese character in it)
+    for s in ("华法林的食物禁忌", "我有系统性红斑狼疮，早点吃X可以吗", "X饮食要注意什么", "What is X for?"):
+        assert read_chinese(s) == s
+
+
+def test_cantonese_patient_context_and_cues_are_found() -> None:
+    assert populations(read_chinese("有咗BB可唔可以食X？")) == ["pregnancy"]
+    assert "pregnancy" not in populations("有咗BB可唔可以食X？")
+    assert "dosage" in cues(read_chinese("X使唔使減份量？"))
+
+
+def test_a_chinese_product_name_reaches_the_labelled_drug_of_its_generic_name() -> None:
+    # the graph knows 布洛芬缓释胶囊 (id 布洛芬, no label); the zh→en table says 布洛芬 is ibuprofen, which has labels:
+    # the longer product name must not hide the labelled drug
+    lk = EntityLinker([("ibuprofen", "Ibuprofen"), ("布洛芬", "布洛芬片"), ("布洛芬", "布洛芬缓释胶囊")], [],
+                      {"ibuprofen": ["lab-1"]}, zh_en={"布洛芬": "ibuprofen"})
+    for q in ("布洛芬缓释胶囊一天吃几次", "医生开了布洛芬片，饭后吃吗"):
+        ids = [x.id for x in lk.link(q).drugs]
+        assert ids[0] == "ibuprofen" and "布洛芬" in ids, (q, ids)
+    # a graph name cut at 胶 (盐酸多西环素胶丸 → 多西环素胶) took "多西环素胶囊" without its label: the name less
+    # its form ending is the generic name
+    lk = EntityLinker([("doxycycline", "Doxycycline"), ("多西环素胶", "盐酸多西环素胶丸")], [],
+                      {"doxycycline": ["lab-2"]}, zh_en={"多西环素": "doxycycline"})
+    assert [x.id for x in lk.link("多西环素胶囊怎么吃").drugs][0] == "doxycycline"
