@@ -63,6 +63,7 @@ def make_embedder(s: Settings) -> Embedder:
         query_prompt=s.embedding_query_prompt,
         passage_prompt=s.embedding_passage_prompt,
         max_seq_length=s.embedding_max_seq_length,
+        passage_max_tokens=s.embedding_passage_max_tokens,
         dtype=s.embedding_dtype,
         batch_size=s.embedding_batch_size,
         device=s.embedding_device,

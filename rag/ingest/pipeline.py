@@ -130,6 +130,7 @@ def index_hash(label: Label, s: Settings) -> str:
             str(s.chunk_chars),
             Path(s.embedding_model_path).name,
             str(s.embedding_max_seq_length),
+            str(s.embedding_passage_max_tokens),
             SPARSE_VERSION,
         ]
     )

@@ -187,6 +187,7 @@ class SentenceTransformerEmbedder:
         passage_prompt: str = "passage: ",
         max_seq_length: int = 96,
         dtype: str = "auto",
+        passage_max_tokens: int | None = None,
         batch_size: int = 32,
         device: str = "cpu",
         cache_path: Path | None = None,
@@ -199,6 +200,8 @@ class SentenceTransformerEmbedder:
         self.query_prompt = query_prompt
         self.passage_prompt = passage_prompt
         self.max_seq_length = max_seq_length
+        # passages may get a shorter window than questions (Settings.embedding_passage_max_tokens)
+        self.passage_max_tokens = min(passage_max_tokens or max_seq_length, max_seq_length)
         self.dtype = dtype  # resolved (imports torch) only when the torch backend is pinned
         self.batch_size = batch_size
         self.device = device
@@ -271,8 +274,8 @@ class SentenceTransformerEmbedder:
     def dim(self) -> int:
         return int(self._load().dim)
 
-    def _encode(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
-        return self._load().encode(texts, progress)
+    def _encode(self, texts: Sequence[str], progress: bool = False, max_length: int | None = None) -> np.ndarray:
+        return self._load().encode(texts, progress, max_length)
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         return self._encode([self.query_prompt + t for t in texts])
@@ -282,14 +285,15 @@ class SentenceTransformerEmbedder:
         full = [self.passage_prompt + t for t in texts]
         if not full:
             return np.zeros((0, self.dim), dtype=np.float32)
-        tag = f"{self.name}|{self._fingerprint()}|{self.max_seq_length}|{self.backend}|"
+        window = self.passage_max_tokens
+        tag = f"{self.name}|{self._fingerprint()}|{window}|{self.backend}|"
         keys = [hashlib.sha1((tag + t).encode()).hexdigest() for t in full]
         first = dict.fromkeys(keys)  # distinct keys, in order
         text_of = dict(zip(keys, full, strict=True))
         found = self._cache.get_many(list(first)) if self._cache is not None else {}
         missing = [k for k in first if k not in found]
         if missing:
-            vecs = self._encode([text_of[k] for k in missing], progress)
+            vecs = self._encode([text_of[k] for k in missing], progress, window)
             new = dict(zip(missing, vecs, strict=True))
             if self._cache is not None:
                 self._cache.put_many(new)

@@ -34,7 +34,9 @@ class Runner(Protocol):
     @property
     def dim(self) -> int: ...
 
-    def encode(self, texts: Sequence[str], progress: bool = False) -> np.ndarray: ...
+    def encode(self, texts: Sequence[str], progress: bool = False, max_length: int | None = None) -> np.ndarray:
+        """Normalised vectors; `max_length` (≤ the runner's window) cuts every text to fewer tokens."""
+        ...
 
 
 def read_pooling(model_dir: Path) -> tuple[str, bool] | None:
@@ -73,12 +75,13 @@ def pool(hidden: np.ndarray, mask: np.ndarray, mode: str, normalize: bool) -> np
 
 
 def run_batched(tok: FastTokenizer, texts: Sequence[str], batch_size: int, dim: int,
-                fn: Callable[[np.ndarray, np.ndarray], np.ndarray], progress: bool = False) -> np.ndarray:
+                fn: Callable[[np.ndarray, np.ndarray], np.ndarray], progress: bool = False,
+                max_length: int | None = None) -> np.ndarray:
     """Tokenise once, sort by token length (little padding), run `fn(ids, mask)` per batch, restore the order."""
     out = np.zeros((len(texts), dim), dtype=np.float32)
     if not texts:
         return out
-    ids = tok.encode_ids(texts)
+    ids = tok.encode_ids(texts, max_length)
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
     from tqdm import tqdm
 
@@ -131,15 +134,19 @@ class TorchRunner:
         out = self.model(feats)["sentence_embedding"]
         return np.asarray(out.float().cpu().numpy(), dtype=np.float32)
 
-    def encode(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+    def encode(self, texts: Sequence[str], progress: bool = False, max_length: int | None = None) -> np.ndarray:
         import torch
 
         bf16 = self.dtype == "bfloat16" and self.device == "cpu"
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             if self.tok is not None:
-                return run_batched(self.tok, texts, self.batch_size, self._dim, self._forward, progress)
-            v = self.model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
-                                  show_progress_bar=progress, convert_to_numpy=True)
+                return run_batched(self.tok, texts, self.batch_size, self._dim, self._forward, progress, max_length)
+            self.model.max_seq_length = min(max_length or self.max_length, self.max_length)
+            try:
+                v = self.model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
+                                      show_progress_bar=progress, convert_to_numpy=True)
+            finally:
+                self.model.max_seq_length = self.max_length
         return np.asarray(v, dtype=np.float32)
 
 
@@ -243,7 +250,7 @@ class OnnxRunner:
                      self.small_choice["threads"], med[1], cores, med[cores])
             return self.small_choice
 
-    def encode(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+    def encode(self, texts: Sequence[str], progress: bool = False, max_length: int | None = None) -> np.ndarray:
         if len(texts) <= self.SMALL:
             if self.small_choice is None:
                 self.pick_small()
@@ -251,7 +258,7 @@ class OnnxRunner:
         else:
             session = self._bulk_session()
         return run_batched(self.tok, texts, self.batch_size, self._dim, lambda i, m: self._run(session, i, m),
-                           progress)
+                           progress, max_length)
 
 
 def make_runner(kind: str, model: str, max_length: int, home: Path, batch_size: int = 32, device: str = "cpu",

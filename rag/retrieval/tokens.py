@@ -102,8 +102,9 @@ class FastTokenizer:
             text = rx.sub(rep, text)
         return text
 
-    def encode_ids(self, texts: Sequence[str]) -> list[list[int]]:
-        """Token ids (with special tokens, at most `max_length`) of each text; equal to the model tokenizer's."""
+    def encode_ids(self, texts: Sequence[str], max_length: int | None = None) -> list[list[int]]:
+        """Token ids (with special tokens, at most `max_length`, itself at most the window this tokenizer was made
+        with) of each text; equal to the model tokenizer's truncating at that length."""
         cut = [cut_text(t, self.max_chars) for t in texts]
         encs = self._tok.encode_batch([self.normalize(t) for t in cut])
         ids = [e.ids for e in encs]
@@ -113,6 +114,9 @@ class FastTokenizer:
             again = self._tok.encode_batch([self.normalize(texts[i]) for i in redo])
             for i, e in zip(redo, again, strict=True):
                 ids[i] = e.ids
+        n = self.max_length if max_length is None else min(max_length, self.max_length)
+        if n < self.max_length:  # a shorter window: the tokenizer's truncation keeps the first n-1 ids and the end
+            ids = [x if len(x) <= n else [*x[: n - 1], x[-1]] for x in ids]
         return ids
 
     def pad(self, ids: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:

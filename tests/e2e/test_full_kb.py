@@ -11,7 +11,7 @@ from rag.components import make_embedder, make_graph_store, make_vector_store
 from rag.evaluation import evaluate, read_questions
 from rag.ingest.pipeline import run_ingest
 from rag.service import DrugService
-from tests.conftest import make_settings
+from tests.conftest import ROOT, make_settings
 
 pytestmark = pytest.mark.slow
 
@@ -63,3 +63,26 @@ def test_dev_sets_meet_the_targets(full, data_dir):
     assert lab["citation_span_valid"] == 1.0 and inter["citation_span_valid"] == 1.0
     assert inter["interaction_level_accuracy"] >= 0.98
     assert lab["answered"] >= 0.98  # at most 2% of answerable questions abstained
+
+
+def test_chinese_product_names_reach_the_labels_of_their_generic_name(full):
+    # every zh→en table name whose bare name reaches a label, written as a product (布洛芬片, 华法林钠片, 多西环素胶囊):
+    # before, 166 of 2,920 such questions reached only the graph's product node, which has no label
+    import csv
+
+    s, _ = full
+    svc = DrugService(s)
+    try:
+        lk = svc.retriever.linker
+
+        def labelled(q: str) -> bool:
+            drugs = lk.link(q).drugs
+            return bool(drugs and drugs[0].label_ids)
+
+        with (ROOT / "rag" / "data" / "zh_en_drug_names.tsv").open(encoding="utf-8") as f:
+            names = [r["zh"] for r in csv.DictReader(f, delimiter="\t") if labelled(r["zh"])]
+        assert len(names) >= 250
+        forms = ("片", "缓释片", "肠溶片", "胶囊", "注射液", "颗粒", "钠片")
+        assert [f"{n}{x}" for n in names for x in forms if not labelled(f"{n}{x}怎么吃")] == []
+    finally:
+        svc.close()

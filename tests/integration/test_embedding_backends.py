@@ -44,6 +44,35 @@ def test_fast_tokenizer_ids_equal_the_models_tokenizer(model_dir, fp32, chunk_te
     assert fast.encode_ids(texts) == want
 
 
+def test_a_shorter_passage_window_equals_the_models_own_truncation(model_dir, fp32, chunk_texts) -> None:
+    # passages are embedded in a 64-token window, questions in 96 (Settings.embedding_passage_max_tokens): the ids
+    # cut from the 96 window are the model tokenizer's at 64, and the vectors those of sentence-transformers at 64
+    fast = FastTokenizer.for_model(model_dir, 96)
+    assert fast is not None
+    want = fp32.model.tokenizer(chunk_texts, truncation=True, max_length=64)["input_ids"]
+    assert fast.encode_ids(chunk_texts, 64) == want
+    assert sum(len(x) for x in want) < sum(len(x) for x in fast.encode_ids(chunk_texts))
+    fp32.model.max_seq_length = 64
+    try:
+        ref = fp32.model.encode(chunk_texts[:32], batch_size=32, normalize_embeddings=True)
+    finally:
+        fp32.model.max_seq_length = 96
+    assert np.abs(fp32.encode(chunk_texts[:32], max_length=64) - ref).max() < 1e-5
+
+
+def test_the_embedder_embeds_passages_in_their_window_and_questions_in_theirs(model_dir, fp32, tmp_path) -> None:
+    from rag.retrieval.embedding import SentenceTransformerEmbedder
+
+    e = SentenceTransformerEmbedder(str(model_dir), max_seq_length=96, passage_max_tokens=64, backend="torch",
+                                    dtype="float32", home=tmp_path, cache_path=tmp_path / "emb.sqlite")
+    long = "warfarin | Warnings: " + "bleeding risk increases with age and with other drugs that affect clotting. " * 8
+    got = e.embed_passages([long])
+    assert np.abs(got - fp32.encode(["passage: " + long], max_length=64)).max() < 1e-5
+    assert np.abs(got - fp32.encode(["passage: " + long])).max() > 1e-3  # not the 96-token vector
+    q = e.embed_queries([long])
+    assert np.abs(q - fp32.encode(["query: " + long])).max() < 1e-5
+
+
 def test_torch_fast_path_equals_sentence_transformers_encode(fp32, chunk_texts) -> None:
     texts = chunk_texts[:64]
     ref = fp32.model.encode(texts, batch_size=32, normalize_embeddings=True)

@@ -106,7 +106,7 @@ class FakeRunner:
     def dim(self) -> int:
         return 8
 
-    def encode(self, texts, progress: bool = False) -> np.ndarray:
+    def encode(self, texts, progress: bool = False, max_length=None) -> np.ndarray:
         self.calls.append(len(texts))
         if self.clock is not None:
             self.clock[0] += self.seconds

@@ -60,7 +60,7 @@ def test_setup_chooses_the_embedding_backend_once_so_ingest_does_not(env, tmp_pa
     class Runner:
         kind, dim = "onnx-int8", 4
 
-        def encode(self, texts, progress=False):
+        def encode(self, texts, progress=False, max_length=None):
             return np.ones((len(texts), 4), dtype=np.float32) / 2
 
     calls: list[str] = []
