@@ -299,6 +299,11 @@ class Builder:
                             "lang": lang, "tags": ["prescribed", *tags],
                             "expected": {"set_ids": gold, "drug": d.generic, "intent": it["asks"], "section": section,
                                          "status": "answered"}})
+        return out + self.unknown_questions(part, phr, rng)
+
+    def unknown_questions(self, part: str, phr: dict, rng: random.Random) -> list[dict]:
+        """Invented drug names, alone or beside a real drug: never answered as another drug."""
+        out = []
         fakes = list(phr["invented_names"])
         for kind in ("unknown_alone", "unknown_beside_real"):
             for lang, qs in phr[kind].items():
@@ -352,14 +357,18 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     ap.add_argument("--seed", type=int, default=20261202)
-    ap.add_argument("--probe", help="build only eval/paraphrase/NAME.jsonl from phrasings_NAME.json (label and context "
-                    "questions over the dev half of the drugs, tagged tuning / held_aside by a hash of the question)")
+    ap.add_argument("--probe", help="build only eval/paraphrase/NAME.jsonl from phrasings_NAME.json (label, context, "
+                    "multi-drug and invented-name questions, whichever it has, over the dev half of the drugs, tagged "
+                    "tuning / held_aside by a hash of the question)")
     a = ap.parse_args()
     b = Builder(a.data, a.seed)
     if a.probe:
         phr = json.loads((OUT / f"phrasings_{a.probe}.json").read_text(encoding="utf-8"))
         rng = random.Random(f"{a.seed}-{a.probe}")
-        rows = b.label_questions("dev", phr, rng, reps=2) + b.context_questions("dev", phr, rng)
+        rows = (b.label_questions("dev", phr, rng, reps=2) if "label" in phr else []) \
+            + (b.context_questions("dev", phr, rng) if "context" in phr else []) \
+            + (b.multi_questions("dev", phr, rng) if "multi_drug" in phr else []) \
+            + (b.unknown_questions("dev", phr, rng) if "invented_names" in phr else [])
         with (OUT / f"{a.probe}.jsonl").open("w", encoding="utf-8") as f:
             for r in rows:
                 h = int(hashlib.sha1(r["question"].encode()).hexdigest()[:8], 16)
