@@ -20,7 +20,8 @@ from rapidfuzz import distance, process
 from kb_loaders.names import APPROVAL_NUMBER, FORM_WORDS, SALT_WORDS, approval_number, base_name, has_cjk, norm_name
 from rag.core.text import to_simplified
 from rag.core.types import LinkedEntity
-from rag.retrieval.lexicon import is_medical_word, is_ordinary_form, is_rare, is_typo_of_common
+from rag.retrieval.context import populations
+from rag.retrieval.lexicon import is_medical_word, is_ordinary_chinese, is_ordinary_form, is_rare, is_typo_of_common
 
 log = logging.getLogger(__name__)
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -53,14 +54,18 @@ ZH_QUESTION_WORDS = re.compile(
 )
 # A Chinese name joined to a known one ("布洛芬和佐布拉汀能一起吃吗"): the other side of 和/与/跟 … up to where the
 # question goes on. It is an unknown drug unless it is food or drink, a pronoun, or a class ("感冒药", "降压药").
-_ZH_JOIN = r"(?:和|与|跟|及|以及|加上|、)"
+_ZH_JOIN = r"\s*(?:和|与|跟|及|以及|加上|同埋|、|\+|＋|/)\s*"
 _ZH_AFTER = (
     r"(?=能|可以|可不可以|可否|一起|一块|同时|有没有|有|会|吗|合用|同用|并用|联用|相互|之间|冲突|$|[，。？！?,])"
 )
 _ZH_PARTNER = (
     re.compile("\x00" + _ZH_JOIN + r"([\u4e00-\u9fff]{2,8}?)" + _ZH_AFTER),
-    re.compile(r"(?:^|[，。？！?,]|吃|用|服)([\u4e00-\u9fff]{2,8}?)" + _ZH_JOIN + "\x00"),
+    re.compile(r"(?:^|[，。？！?,\s]|吃|用|服)([\u4e00-\u9fff]{2,8}?)" + _ZH_JOIN + "\x00"),
 )
+# In an English question a run of Chinese characters beside a linked name ("DDI warfarin 璎钶苒桐?") that names
+# nothing we know and is not ordinary Chinese (谢谢, 早上, 医生说: rag.retrieval.lexicon) is an unknown drug name.
+_UNIT_WORDS = frozenset("mg ml mcg ug kg iu bid tid qid qd qod prn hs am pm tab tabs cap caps".split())
+_ZH_RUN = re.compile(r"(?<![\u4e00-\u9fff])[\u4e00-\u9fff]{2,8}(?![\u4e00-\u9fff])")  # a whole run: longer is a clause
 _ZH_NOT_A_DRUG = re.compile(
     r"药|酒|茶|咖啡|奶|果|汁|饭|食|菜|肉|蛋|水|饮料|烟|我|你|他|她|它|别的|其他|什么|哪|"
     r"剂量|用量|用法|方法|时间|次数|疗程|多少|多久|怎么|"
@@ -318,6 +323,13 @@ class EntityLinker:
                 w = hit.group(1)
                 if not _ZH_NOT_A_DRUG.search(w) and w not in out:
                     out.append(w)
+        names = [w for w in _ZH_RUN.findall(marked) if w not in out and not _ZH_NOT_A_DRUG.search(w)
+                 and not populations(w) and not is_ordinary_chinese(w)]  # 孕早期, 肾衰: the patient, not a name
+        # the question's own English words, its linked names and units (mg, ml, bid) left out
+        latin = sum(len(w) for w in re.findall(r"[a-z]{2,}", marked) if w not in _UNIT_WORDS)
+        rest = len(re.findall(r"[\u4e00-\u9fff]", marked)) - sum(len(w) for w in names)
+        if names and latin >= max(1, rest):  # an English question with a Chinese word in it: "DDI warfarin 璎钶苒桐?"
+            out += names
         return out
 
     def _name_starts_inside(self, words: list[str], i: int, n: int) -> bool:

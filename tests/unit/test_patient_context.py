@@ -8,6 +8,7 @@ import re
 import pytest
 
 from kb_loaders.cn_inserts import load_cn_inserts
+from rag.core.text import read_chinese
 from rag.retrieval.context import BY_KEY, ages, gives_context, populations
 from rag.retrieval.linking import EntityLinker
 from rag.retrieval.routing import cues, route
@@ -219,6 +220,23 @@ def test_an_unknown_chinese_name_joined_to_a_known_one_is_unlinked() -> None:
     # food, drink, a class of drugs, a pronoun or a question about dosing is not an unknown drug
     for q in ("布洛芬和酒能一起吗", "布洛芬和感冒药可以一起吃吗", "布洛芬跟牛奶一起吃吗", "布洛芬和别的药有冲突吗",
               "布洛芬和剂量有关吗"):
+        assert lk.link(q).unlinked == [], q
+
+
+def test_an_invented_chinese_name_in_an_english_question_or_after_plus_is_unlinked() -> None:
+    # probe21 (helper-written): "DDI X 璎钶苒桐?" and "璎钶苒桐 + X ok?" were answered about X alone
+    lk = EntityLinker([("warfarin", "Warfarin"), ("belatacept", "Belatacept")], [],
+                      {"warfarin": ["w-1"], "belatacept": ["b-1"]})
+    for q in ("DDI warfarin 璎钶苒桐?", "pls tell me if 璎钶苒桐 + warfarin is ok 2 take 2gether",
+              "is warfarin/曦茗琥棠 a bad combo"):
+        res = lk.link(q)
+        assert [x.id for x in res.drugs] == ["warfarin"] and len(res.unlinked) == 1, (q, res)
+    assert lk.link(read_chinese("Belatacept同埋曦茗琥棠可唔可以一齐食？")).unlinked == ["曦茗琥棠"]
+    # ordinary Chinese words in an English question (wordfreq's Chinese list), the patient's situation, and a
+    # Chinese question with a long Latin name are not unknown names
+    for q in ("my mom takes warfarin 早上 and again at night", "warfarin 肌酐清除率 30, dose?", "warfarin in 孕早期?",
+              "warfarin 饭后半小时 ok? 谢谢", "误吃太多warfarin要怎么急救", "这个WARFARIN一次整几片嘛",
+              "给个处方呗，warfarin 5mg"):
         assert lk.link(q).unlinked == [], q
 
 
