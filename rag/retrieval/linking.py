@@ -171,6 +171,11 @@ class EntityLinker:
         for k, owners in self.keys.items():
             if not has_cjk(k) and len(k) >= 5 and any(t == "Drug" for t, _ in owners):
                 self._fuzzy_keys.setdefault(len(k.split()), []).append(k)
+        # Chinese drug names of 3+ characters by length, for typing slips (布洛分 → 布洛芬)
+        self._zh_keys: dict[int, list[str]] = {}
+        for k, owners in self.keys.items():
+            if has_cjk(k) and len(k) >= 3 and any(t == "Drug" for t, _ in owners):
+                self._zh_keys.setdefault(len(k), []).append(k)
         log.info("entity linker: %d keys", len(self.keys))
 
     def _add(self, typ: str, eid: str, name: str) -> None:
@@ -250,11 +255,18 @@ class EntityLinker:
 
         for part in q.split():
             if has_cjk(part):
-                i = 0
+                i = done = 0  # done: where the last name found ended
                 while i < len(part):
                     for L in range(min(self.max_zh, len(part) - i), 1, -1):
                         sub = part[i: i + L]
                         if sub in self.keys:
+                            slip = self._zh_longer_slip(part, i, L, done)
+                            if slip is not None:  # "作氧氟沙星": 左氧氟沙星 typed with a homophone, not 氧氟沙星
+                                s0, i, longer = slip
+                                add([replace(lk, corrected=True) for lk in self._resolve(longer, part[s0:i])
+                                     if lk.type == "Drug"])
+                                done = i
+                                break
                             found = self._resolve(sub, sub)
                             if L <= 2 and part[i + L: i + L + 1] == "药":  # "消炎药", "止痛药": a class of drugs,
                                 # not the product 消炎片 whose name was cut to 消炎; "吗啡药物" is still morphine
@@ -262,6 +274,7 @@ class EntityLinker:
                                                                     and lk.name.startswith(sub))]
                             add(found)
                             i += L
+                            done = i
                             break
                     else:
                         i += 1
@@ -307,7 +320,82 @@ class EntityLinker:
         if not links and not unlinked:  # a Chinese question that names nothing we know: what is left may be a name
             rest = ZH_QUESTION_WORDS.sub(" ", question)
             unlinked.extend(r for r in rest.split() if has_cjk(r) and len(r) >= 2)
+        for u in [u for u in unlinked if has_cjk(u)]:
+            # the question words cut around it may have cut a slip too ("熙地那非" → 熙地 | 那 | 非): try the
+            # stretches of the question around it as well
+            w, zkey, sure, close = self._zh_slip(simple, to_simplified(u))
+            if zkey is not None and sure:
+                add([replace(lk, corrected=True) for lk in self._resolve(zkey, w) if lk.type == "Drug"])
+                unlinked.remove(u)
+            else:
+                suggestions.extend(close)
         return LinkResult(links, unlinked, list(dict.fromkeys(suggestions))[:3])
+
+    def _zh_longer_slip(self, part: str, i: int, n: int, floor: int) -> tuple[int, int, str] | None:
+        """(start, end, key) when the exact drug name part[i:i+n] is the inside of a longer drug name typed with one
+        homophone slip at its edge (作氧氟沙星 is 左氧氟沙星, not 氧氟沙星; 矣诺肝素 is 依诺肝素, not 肝素)."""
+        if not any(t == "Drug" for t, _ in self.keys[part[i: i + n]]):
+            return None
+        for a, b in ((1, 0), (0, 1), (2, 0), (0, 2), (1, 1)):
+            s0, e0 = i - a, i + n + b
+            if s0 < floor or e0 > len(part):
+                continue
+            w = part[s0:e0]
+            if w in self.keys or not all("\u4e00" <= c <= "\u9fff" for c in w):
+                continue
+            key, sure, _ = self._zh_fuzzy(w)
+            if key is not None and sure and len(key) > n:
+                return s0, e0, key
+        return None
+
+    def _zh_slip(self, q: str, u: str) -> tuple[str, str | None, bool, list[str]]:
+        """(text, drug key, confident?, did-you-mean) for the unknown Chinese word `u` of question `q`: `u` itself,
+        else the first stretch of 3-8 characters around it (up to three on each side) that is a confident slip."""
+        got = self._zh_fuzzy(u)
+        if got[1]:
+            return (u, *got)
+        p = q.find(u)
+        if p >= 0:
+            for n in range(min(8, len(u) + 6), 2, -1):
+                for s in range(max(0, p - 3), p + 1):
+                    w = q[s: s + n]
+                    if len(w) == n and s + n >= p + min(len(u), 2) and all("\u4e00" <= c <= "\u9fff" for c in w):
+                        alt = self._zh_fuzzy(w)
+                        if alt[1]:
+                            return (w, *alt)
+        return (u, *got)
+
+    def _zh_fuzzy(self, w: str) -> tuple[str | None, bool, list[str]]:
+        """(drug key, confident?, did-you-mean names) for a Chinese name typed with one wrong, missing or extra
+        character (布洛分, 华发林, 阿莫西临: pinyin input picks a homophone). Confident only when every name within one
+        edit is the same drug and one of them sounds the same (toneless pinyin, same length); otherwise its names
+        are offered as "did you mean". Invented names are not one character from a real one (璎钶苒桐)."""
+        if not 3 <= len(w) <= 12:
+            return None, False, []
+        choices = [k for n in (len(w) - 1, len(w), len(w) + 1) for k in self._zh_keys.get(n, [])]
+        found = process.extract(w, choices, scorer=distance.DamerauLevenshtein.distance, score_cutoff=1, limit=8)
+        if not found:
+            return None, False, []
+        groups: list[tuple[set[str], list[str]]] = []  # one per drug: keys whose ids overlap
+        for k, _, _ in found:
+            ids = {eid for typ, eid in self.keys[k] if typ == "Drug"}
+            for g_ids, g_keys in groups:
+                if g_ids & ids:
+                    g_ids |= ids
+                    g_keys.append(k)
+                    break
+            else:
+                groups.append((ids, [k]))
+        close = [self.display.get(("Drug", sorted(ids, key=lambda i: (not self.drug_labels.get(i), i))[0]), keys[0])
+                 for ids, keys in groups][:3]
+        from pypinyin import lazy_pinyin  # pure Python, its dictionary in the wheel; only for a slip candidate
+
+        sound = lazy_pinyin(w)
+        same = [(i, k) for i, (_, keys) in enumerate(groups) for k in keys
+                if len(k) == len(w) and lazy_pinyin(k) == sound]
+        if len({i for i, _ in same}) == 1:  # one drug sounds the same (熙地那非: 西地那非, not 伐地那非)
+            return same[0][1], True, close
+        return (groups[0][1][0] if len(groups) == 1 else None), False, close
 
     @staticmethod
     def _zh_partners(q: str, links: list[Link]) -> list[str]:

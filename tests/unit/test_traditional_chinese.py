@@ -66,3 +66,24 @@ def test_a_chinese_product_name_reaches_the_labelled_drug_of_its_generic_name() 
     lk = EntityLinker([("doxycycline", "Doxycycline"), ("多西环素胶", "盐酸多西环素胶丸")], [],
                       {"doxycycline": ["lab-2"]}, zh_en={"多西环素": "doxycycline"})
     assert [x.id for x in lk.link("多西环素胶囊怎么吃").drugs][0] == "doxycycline"
+
+
+def test_a_chinese_name_typed_with_a_homophone_is_read_as_that_drug_and_other_slips_are_suggested() -> None:
+    lk = EntityLinker([("warfarin", "Warfarin"), ("ibuprofen", "Ibuprofen")], [],
+                      {"warfarin": ["w-1"], "ibuprofen": ["i-1"]}, zh_en={"华法林": "warfarin", "布洛芬": "ibuprofen"})
+    for q, want in (("华发林的禁忌", "warfarin"), ("布洛分一次吃几片", "ibuprofen"),
+                    ("华发林和布洛芬能一起吃吗", "warfarin")):
+        res = lk.link(q)
+        hit = [x for x in res.drugs if x.id == want]
+        assert hit and hit[0].corrected and res.unlinked == [], (q, res)
+    res = lk.link("华去林的禁忌")  # one character off but not the same sound: a suggestion, never a silent guess
+    assert res.drugs == [] and res.unlinked == ["华去林"] and res.suggestions == ["Warfarin"]
+    res = lk.link("璎钶苒桐的副作用")  # an invented name is no slip of a real one
+    assert res.drugs == [] and res.unlinked == ["璎钶苒桐"] and res.suggestions == []
+    # a slip at the edge of a longer name must not leave the shorter drug inside it (左氧氟沙星 typed 作氧氟沙星)
+    lk = EntityLinker([("levofloxacin", "Levofloxacin"), ("ofloxacin", "Ofloxacin")], [],
+                      {"levofloxacin": ["l-1"], "ofloxacin": ["o-1"]},
+                      zh_en={"左氧氟沙星": "levofloxacin", "氧氟沙星": "ofloxacin"})
+    res = lk.link("作氧氟沙星一天吃几次")
+    assert [x.id for x in res.drugs] == ["levofloxacin"] and res.drugs[0].corrected
+    assert [x.id for x in lk.link("氧氟沙星一天吃几次").drugs] == ["ofloxacin"]
