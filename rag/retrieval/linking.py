@@ -334,15 +334,17 @@ class EntityLinker:
     def _zh_longer_slip(self, part: str, i: int, n: int, floor: int) -> tuple[int, int, str] | None:
         """(start, end, key) when the exact drug name part[i:i+n] is the inside of a longer drug name typed with one
         homophone slip at its edge (作氧氟沙星 is 左氧氟沙星, not 氧氟沙星; 矣诺肝素 is 依诺肝素, not 肝素)."""
-        if not any(t == "Drug" for t, _ in self.keys[part[i: i + n]]):
+        inner = part[i: i + n]
+        if not any(t == "Drug" for t, _ in self.keys[inner]):
             return None
         for a, b in ((1, 0), (0, 1), (2, 0), (0, 2), (1, 1)):
             s0, e0 = i - a, i + n + b
             if s0 < floor or e0 > len(part):
                 continue
             w = part[s0:e0]
-            if w in self.keys or not all("\u4e00" <= c <= "\u9fff" for c in w):
-                continue
+            if w in self.keys or not all("\u4e00" <= c <= "\u9fff" for c in w) \
+                    or not any(inner[1:] in k or inner[:-1] in k for k in self._zh_keys.get(len(w), ())):
+                continue  # the longer name holds most of the shorter one: a cheap test before the edit distance
             key, sure, _ = self._zh_fuzzy(w)
             if key is not None and sure and len(key) > n:
                 return s0, e0, key
