@@ -55,8 +55,8 @@ POPULATIONS: tuple[Population, ...] = (
                # not "Child-Pugh" (a liver score)
                re.compile(r"pediatric|paediatric|child(?![- ]?pugh)|infant|adolescent|儿童|小儿", _I), "children",
                "儿童"),
-    Population("elderly", re.compile(r"\b(elderly|seniors?|geriatric|grand(ma|pa|mother|father|parents?)|pensioners?|"
-                                     r"retirees?|aged care|"
+    Population("elderly", re.compile(r"\b(elderly|seniors?|geriatric|geris?|grand(ma|pa|mother|father|parents?)|"
+                                     r"pensioners?|retirees?|aged care|"
                                      r"over (?:6[5-9]|[7-9]\d)(?!\s*(?:%|mg|mcg|µg|g\b|kg|lbs?|pounds?|ml|units?|mmhg|"
                                      r"bpm|beats|days?|hours?|minutes?|times|tablets?|pills?|percent|[.,]\d))|"
                                      r"old(er)? (man|woman|people|person|patients?|adults?))\b|"

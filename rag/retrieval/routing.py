@@ -63,12 +63,13 @@ _RULES: list[tuple[str, str, list[str]]] = [
         r"\bchild|pediatric|paediatric|infant|kids?\b|儿童|小儿|婴|幼儿|孩子",
         ["pediatric", "contraindications", "warnings"],
     ),
-    ("geriatric", r"elderly|geriatric|older (adult|patient|people)|老年|老人",
+    ("geriatric", r"elderly|geriatric|\bgeris?\b|seniors?\b|older (adult|patient|people)|老年|老人",
      ["geriatric", "contraindications", "warnings"]),
     (
         "overdosage",
-        r"overdos|too much|t(?:aken|ook) too many|(?:double|extra) dose|accidentally (?:took|taken|swallowed)|"
-        r"过量|超量|(?:吃|服|用|喝|打|涂)多了|多(?:吃|服|用)了",
+        r"overdos|too much|t(?:aken|ook) too many|(?:double|extra) dose|accident\w*ly (?:took|taken|swallowed|gave)|"
+        r"took (?:it |them |my \w+ |\w+ )?twice(?! (?:a|per|every|each|daily)\b)|doubled? up|"
+        r"过量|超量|(?:吃|服|用|喝|打|涂)多了|多(?:吃|服|用)了|误服|(?:吃|服)了两(?:次|遍|回)|重复(?:吃|服)了",
         ["overdosage", "warnings"],
     ),
     (
@@ -105,12 +106,15 @@ _RULES: list[tuple[str, str, list[str]]] = [
     # (alcohol, beer, 喝酒 … are substance cues above, not safety words of their own)
     ("warnings", r"warning|precaution|caution|careful|注意事项|注意|警告|慎用|讲究|(?<!不)小心",
      ["warnings", "boxed_warning", "contraindications"]),
-    ("storage", r"\bstor(e|age)\b|shelf|keep it|fridge|refrigerat|贮藏|储存|保存|存放|冷藏|放冰箱|保管", ["storage"]),
+    ("storage", r"\bstor(e|age)\b|shelf|keep it|fridge|refrigerat|stay (?:cold|cool)|room temp|go(?:es)? bad|expir|"
+     r"(?:after|once|since) (?:i |it was |being )?open(?:ed|ing)\b|"
+     r"贮藏|储存|保存|存放|冷藏|放冰箱|保管|怕热|避光|开封|过期",
+     ["storage"]),
     ("ingredients", r"ingredient|contain|what(?: i|')s (?:in|inside)|made (?:of|from|with)|excipient|\bgluten|"
      r"lactose|vegan|sugar[- ]free|\bdyes?\b|preservative|成分|含有|辅料|防腐剂|含糖", ["ingredients"]),
     (
         "pharmacology",
-        r"mechanism|how does .+ work|pharmacolog|half[- ]life|药理|作用机制|机理|半衰期|"
+        r"mechanism|how does .+ work|pharmacolog|half[- ]life|\bmoa\b|t1/2|t½|药理|作用机制|机理|半衰期|"
         r"(?:what|which) (?:kind|class|type) of (?:drug|medicine|medication)|at the cellular level|biologically|"
         r"stay in (?:your|my|the) (?:system|body)|start working|kick in|"
         r"哪类药|哪一类药|什么类型的药|属于什么药|起效|怎么起作用|作用原理|药代",

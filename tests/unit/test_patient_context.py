@@ -433,3 +433,16 @@ def test_a_class_of_drugs_beside_it_is_an_interaction_cue(q: str) -> None:
 
 def test_a_combination_the_drug_is_used_in_is_no_interaction_cue() -> None:
     assert "interaction" not in cues("is X used with antibiotics for ulcers")
+
+
+def test_shorthand_and_plain_words_for_overdose_storage_mechanism_and_older_patients() -> None:
+    # probe22 (helper-written): "MoA? t1/2?" went to dosage, "accidently took my X twice" to side effects, "does it
+    # need to stay cold" / "still good a month after I opened it" to dosage, "geri pts" gave no patient context
+    assert "pharmacology" in cues("X MoA? t1/2?")
+    assert "overdosage" in cues("accidently took my X twice this morning am i gonna be ok")
+    assert "overdosage" not in cues("I took X twice a day for a week, is that right?")
+    assert "storage" in cues("can i take X on the plane or does it need to stay cold")
+    assert "storage" in cues("is X still good to use a month after I opened it")
+    assert "storage" in cues("夏天带X出门，怕不怕热？要避光吗")
+    assert populations("X in geri pts: any special precautions?") == ["elderly"]
+    assert "geriatric" in cues("X in geri pts: any special precautions?")
