@@ -193,7 +193,7 @@ class RequestClassifier:
 
     Besides the frames it learns from labelled examples (rag/data/prescription_examples.jsonl, built by
     eval/build_rx_examples.py): the tuning halves of the project's own prescription probes, label probes and dev set,
-    2,362 masked questions, 432 of them requests, each with the tails the service would score. Frames are a narrow
+    2,359 masked questions, 432 of them requests, each with the tails the service would score. Frames are a narrow
     generator; people's requests are not. With them (2026-12-07; service level, exact cues included): the held-aside
     halves of rx probes 1-12 and 14 answered 1 of 323 requests and refused 1 of 303 reports (rx probes 1-12 before:
     1 of 296 and 2 of 271), the held-out set 2 of 96 and 1 of 96 (before: 4 and 0), rx_probe13 (a test set written
