@@ -80,6 +80,9 @@ _ZH_FORM_END = re.compile(r"(?:缓释|控释|肠溶|分散|口崩|咀嚼|泡腾|
                           r"贴剂|栓|散|干混悬剂)$")
 
 
+_ZH_FORM_START = re.compile(r"[片胶丸颗注滴乳软缓控肠分贴栓散口混糖凝含咀泡]")
+
+
 # form words that also join a name to the rest of a question ("prescribe X for me"): never the end of a name
 TAIL_WORDS = frozenset({"for", "and", "with", "or", "of", "in", "to"})
 _LATIN_CJK = re.compile(r"(?<=[A-Za-z0-9])(?=[\u3400-\u9fff])|(?<=[\u3400-\u9fff])(?=[A-Za-z0-9])")
@@ -342,6 +345,8 @@ class EntityLinker:
             if s0 < floor or e0 > len(part):
                 continue
             w = part[s0:e0]
+            if b and _ZH_FORM_START.match(part, i + n):
+                continue  # the name and its dosage form ("肝素胶囊"), not a slip of another name (肝苏胶囊)
             if w in self.keys or not all("\u4e00" <= c <= "\u9fff" for c in w) \
                     or not any(inner[1:] in k or inner[:-1] in k for k in self._zh_keys.get(len(w), ())):
                 continue  # the longer name holds most of the shorter one: a cheap test before the edit distance

@@ -87,3 +87,8 @@ def test_a_chinese_name_typed_with_a_homophone_is_read_as_that_drug_and_other_sl
     res = lk.link("作氧氟沙星一天吃几次")
     assert [x.id for x in res.drugs] == ["levofloxacin"] and res.drugs[0].corrected
     assert [x.id for x in lk.link("氧氟沙星一天吃几次").drugs] == ["ofloxacin"]
+    # a name followed by its dosage form is not a slip of another name that sounds like name + form (肝素胶囊 is heparin
+    # capsules, not the product 肝苏胶囊)
+    lk = EntityLinker([("heparin", "Heparin"), ("肝苏胶", "肝苏胶囊")], [], {"heparin": ["h-1"]},
+                      zh_en={"肝素": "heparin"})
+    assert [x.id for x in lk.link("肝素胶囊怎么吃").drugs][0] == "heparin"
