@@ -78,8 +78,7 @@ _ZH_NOT_A_DRUG = re.compile(
 _ZH_FORM_END = re.compile(r"(?:缓释|控释|肠溶|分散|口崩|咀嚼|泡腾|含|软)?"
                           r"(?:片|胶囊|胶丸|胶|丸|颗粒|注射液|注射剂|口服液|口服溶液|混悬液|糖浆|滴眼液|滴剂|乳膏|软膏|凝胶|"
                           r"贴剂|栓|散|干混悬剂)$")
-
-
+_ZH_ONLY = re.compile(r"[\u4e00-\u9fff]+")  # a stretch of Chinese characters only
 _ZH_FORM_START = re.compile(r"[片胶丸颗注滴乳软缓控肠分贴栓散口混糖凝含咀泡]")
 
 
@@ -205,7 +204,8 @@ class EntityLinker:
                 if typ == "Drug" and eid != key and not self.drug_labels.get(eid) and has_cjk(eid):
                     ids += [o for o in self.keys.get(eid, []) if o[0] == "Drug" and o not in ids]
             if not any(t == "Drug" and self.drug_labels.get(e) for t, e in ids):
-                # still no label: the name less a dosage-form ending ("多西环素胶囊" → 多西环素 → doxycycline)
+                # still no label: the name less a dosage-form ending ("多西环素胶囊" → 多西环素 → doxycycline).
+                # Not kb_loaders.names.ZH_FORMS: it lacks 胶丸, 干混悬剂, 混悬液, 滴剂 …, so graph ids keep those
                 m = _ZH_FORM_END.search(key)
                 stem = key[: m.start()] if m else ""
                 if len(stem) >= 2 and stem in self.keys:
@@ -347,7 +347,7 @@ class EntityLinker:
             w = part[s0:e0]
             if b and _ZH_FORM_START.match(part, i + n):
                 continue  # the name and its dosage form ("肝素胶囊"), not a slip of another name (肝苏胶囊)
-            if w in self.keys or not all("\u4e00" <= c <= "\u9fff" for c in w) \
+            if w in self.keys or not _ZH_ONLY.fullmatch(w) \
                     or not any(inner[1:] in k or inner[:-1] in k for k in self._zh_keys.get(len(w), ())):
                 continue  # the longer name holds most of the shorter one: a cheap test before the edit distance
             key, sure, _ = self._zh_fuzzy(w)
@@ -366,7 +366,7 @@ class EntityLinker:
             for n in range(min(8, len(u) + 6), 2, -1):
                 for s in range(max(0, p - 3), p + 1):
                     w = q[s: s + n]
-                    if len(w) == n and s + n >= p + min(len(u), 2) and all("\u4e00" <= c <= "\u9fff" for c in w):
+                    if len(w) == n and s + n >= p + min(len(u), 2) and _ZH_ONLY.fullmatch(w):
                         alt = self._zh_fuzzy(w)
                         if alt[1]:
                             return (w, *alt)
@@ -406,7 +406,8 @@ class EntityLinker:
 
     @staticmethod
     def _zh_partners(q: str, links: list[Link]) -> list[str]:
-        """Chinese words joined to a linked name by 和/与/跟 that name nothing we know: unknown drugs."""
+        """Unknown drugs beside a linked name: Chinese words joined to it by 和/与/跟/+ … that name nothing we know,
+        and, in an English question, a run of Chinese characters that is not ordinary Chinese."""
         marked = q
         for m in sorted({lk.matched for lk in links if lk.matched}, key=len, reverse=True):
             marked = marked.replace(m, "\x00")
