@@ -95,6 +95,9 @@ def run_batched(tok: FastTokenizer, texts: Sequence[str], batch_size: int, dim: 
     return out
 
 
+_ST_WINDOW_LOCK = threading.Lock()
+
+
 class TorchRunner:
     """sentence-transformers on torch; bf16 = CPU autocast. Tokenises with FastTokenizer where it can."""
 
@@ -141,12 +144,15 @@ class TorchRunner:
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             if self.tok is not None:
                 return run_batched(self.tok, texts, self.batch_size, self._dim, self._forward, progress, max_length)
-            self.model.max_seq_length = min(max_length or self.max_length, self.max_length)
-            try:
-                v = self.model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
-                                      show_progress_bar=progress, convert_to_numpy=True)
-            finally:
-                self.model.max_seq_length = self.max_length
+            # sentence-transformers reads the window from the (possibly shared) model object, so set-encode-restore
+            # runs under one lock: a question encoded while a passage batch runs must not see the other's window.
+            with _ST_WINDOW_LOCK:
+                self.model.max_seq_length = min(max_length or self.max_length, self.max_length)
+                try:
+                    v = self.model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
+                                          show_progress_bar=progress, convert_to_numpy=True)
+                finally:
+                    self.model.max_seq_length = self.max_length
         return np.asarray(v, dtype=np.float32)
 
 

@@ -147,3 +147,24 @@ def test_auto_backend_is_measured_once_and_cached(model_dir, onnx_home) -> None:
 
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
         assert out.strip() == "False"  # a cached ONNX choice serves without importing torch
+
+
+def test_slow_path_windows_hold_under_concurrent_calls(model_dir, fp32) -> None:
+    # without a fast tokenizer the window is set on the shared sentence-transformers model for each call; a passage
+    # batch (64) and a question (96) encoded at the same time must each get their own window
+    from concurrent.futures import ThreadPoolExecutor
+
+    slow = TorchRunner(str(model_dir), 96, "float32", shared=fp32.model)
+    slow.tok = None
+    long = "passage: warfarin | Warnings: " + "bleeding risk rises with age and with drugs that affect clotting. " * 8
+    want64, want96 = slow.encode([long] * 8, max_length=64), slow.encode([long] * 8)
+    assert np.abs(want64 - want96).max() > 1e-3
+
+    def run(window: int | None) -> float:
+        want = want64 if window == 64 else want96
+        return max(float(np.abs(slow.encode([long] * 8, max_length=window) - want).max()) for _ in range(12))
+
+    with ThreadPoolExecutor(4) as pool:
+        errs = list(pool.map(run, [64, None, 64, None]))
+    assert max(errs) < 1e-5
+    assert fp32.model.max_seq_length == 96
