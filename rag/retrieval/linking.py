@@ -21,7 +21,16 @@ from kb_loaders.names import APPROVAL_NUMBER, FORM_WORDS, SALT_WORDS, approval_n
 from rag.core.text import to_simplified
 from rag.core.types import LinkedEntity
 from rag.retrieval.context import populations
-from rag.retrieval.lexicon import is_medical_word, is_ordinary_chinese, is_ordinary_form, is_rare, is_typo_of_common
+from rag.retrieval.lexicon import (
+    ATTESTED,
+    has_inn_stem,
+    is_medical_word,
+    is_ordinary_chinese,
+    is_ordinary_form,
+    is_rare,
+    is_typo_of_common,
+    zipf,
+)
 
 log = logging.getLogger(__name__)
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -445,6 +454,7 @@ class EntityLinker:
         unknown: list[str] = []
         used: set[int] = set()
         lefts = set(left)
+        named = set(range(len(words))) - lefts  # words an exact name covered
         single = single or {}
         for i in left:
             if i in used:
@@ -475,11 +485,28 @@ class EntityLinker:
                     break
             if not done and i not in used:
                 w = words[i]
-                if w not in EN_STOP and is_rare(w) and w not in self.kb_words \
-                        and not is_typo_of_common(w, self.kb_words) and not _near(w, NAME_PARTS) \
-                        and not is_medical_word(w) and not is_ordinary_form(w, self.kb_words):
+                if w in EN_STOP or not is_rare(w):
+                    continue
+                if has_inn_stem(w) and (w not in self.kb_words or zipf(w) < ATTESTED):
+                    unknown.append(w)  # a drug by its INN stem, even one the labels mention in passing (finerenone)
+                elif w not in self.kb_words and not is_typo_of_common(w, self.kb_words) and not _near(w, NAME_PARTS) \
+                        and not is_medical_word(w) and not is_ordinary_form(w, self.kb_words) \
+                        and (zipf(w) < ATTESTED or self._near_drug(w) or _drug_slot(words, i, named)):
+                    # a word general text attests (a person, a place, an app) is part of the question unless it stands
+                    # where a drug does ("take X", "X with warfarin", "X 10 mg") or is as close to a drug name as a
+                    # confident misspelling; a word it does not attest stays a possible name wherever it stands
                     unknown.append(w)
         return unknown
+
+    def _near_drug(self, word: str) -> bool:
+        """A drug name as close as a confident misspelling would be (one edit under 9 letters, two from 9): an attested
+        misspelling ("ibuprophen") that was not linked surely, because another name is as close."""
+        choices = self._fuzzy_keys.get(1) or []
+        if len(word) < 5 or not choices:
+            return False
+        found = process.extract(word.lower(), choices, scorer=distance.DamerauLevenshtein.distance,
+                                score_cutoff=1 if len(word) < 9 else 2, limit=1)
+        return bool(found)
 
     def _fuzzy(self, gram: str, n_words: int) -> tuple[str | None, bool, list[str]]:
         """(best drug key, confident?, did-you-mean names) for a misspelt name: one edit (a transposition counts as
@@ -532,6 +559,32 @@ class EntityLinker:
 
 
 NAME_PARTS = sorted(SALT_WORDS | FORM_WORDS)
+# where a drug name stands: after a verb of taking or a word that joins it to another drug, before a dose, a dosage
+# form or a word that joins it; words such as "my", "the" between them are skipped
+_SLOT_BEFORE = frozenset("""take takes taking took taken on using use used prescribed given start started starting
+    stop stopped stopping switch switched switching mix mixing combine combining plus with vs versus between about
+    dose dosage""".split())
+_SLOT_AFTER = frozenset("""with plus vs versus mg mcg ug ml tablet tablets tab tabs pill pills capsule capsules cap
+    caps cream ointment gel inhaler pen injection injections shot syrup drops spray patch dose doses dosage interact
+    interacts interaction interactions together""".split())
+_SLOT_JOIN = frozenset("and or & + / ,".split())
+_FILLER = frozenset("my the a an some his her their our your any this that".split())
+
+
+def _drug_slot(words: list[str], i: int, named: set[int]) -> bool:
+    """True when words[i] stands where a drug name does: "take X", "on X", "X with …", "X 10 mg", "X tablets", or
+    joined by and/or to a word an exact name covered ("warfarin and X")."""
+    j = i - 1
+    while j >= 0 and words[j] in _FILLER:
+        j -= 1
+    k = i + 1
+    while k < len(words) and words[k] in _FILLER:
+        k += 1
+    before = words[j] if j >= 0 else ""
+    after = words[k] if k < len(words) else ""
+    if before in _SLOT_BEFORE or after in _SLOT_AFTER or after.isdigit():
+        return True
+    return (before in _SLOT_JOIN and j - 1 in named) or (after in _SLOT_JOIN and k + 1 in named)
 
 
 def _near(word: str, vocab: list[str]) -> bool:

@@ -227,6 +227,25 @@ def test_the_known_drug_beside_an_unknown_name_is_named_once(service, q):
     assert ans.answer.lower().count("ibuprofen") == 1, ans.answer
 
 
+@pytest.mark.parametrize("q", ["My son Aarav has a fever, what is the usual dose of naproxen?",
+                               "I'm in Kaohsiung for work: what are the side effects of naproxen?",
+                               "Saw a TikTok about naproxen, what are its warnings?",
+                               "Telehealth visit, pt asks what naproxen is used for"])
+def test_a_person_place_or_app_in_the_question_is_not_an_unknown_drug(service, q):
+    # words general text attests (wordfreq Zipf >= 1) that do not stand where a drug does are part of the question
+    ans = service.ask(q)
+    assert ans.status == "answered" and any(c.source == "label" for c in ans.citations), ans.answer
+
+
+@pytest.mark.parametrize("q", ["Can I take my epipen with naproxen?", "carprofen and naproxen together?",
+                               "Can I take tirzepatide with naproxen?", "naproxen with finerenone ok?"])
+def test_a_real_drug_the_kb_lacks_beside_a_known_one_is_not_answered_as_the_known_one(service, q):
+    # attested names in a drug's place (epipen), INN stems (carprofen: -profen; finerenone: -renone) and names
+    # general text does not attest (tirzepatide) are drugs the KB does not know
+    ans = service.ask(q)
+    assert ans.status == "insufficient_evidence" and not ans.citations, ans.answer
+
+
 @pytest.mark.parametrize("q", ["Can someone with cirrhosis take naproxen?", "肾不好的人能吃萘普生吗",
                                "can my 10 year old be given naproxen", "is naproxen ok while nursing my baby?"])
 def test_may_this_patient_take_it_cites_the_contraindications_and_the_warnings(service, source_labels, q):
