@@ -140,6 +140,14 @@ def _zh_freq() -> dict[str, float]:
     return {w: math.log10(f * 1e9) for w, f in get_frequency_dict("zh").items() if f > 0}
 
 
+ZH_COMMON_WORD = 2.5  # a whole Chinese word this common (胃痛 2.9, 消炎 2.9, 甲状腺 3.5) is everyday language
+
+
+def zh_zipf(word: str) -> float:
+    """Zipf frequency of a whole Chinese word in wordfreq's list (0 when it is not listed as one word)."""
+    return _zh_freq().get(word, 0.0)
+
+
 def is_ordinary_chinese(run: str) -> bool:
     """Chinese text made of common words ("早上", "医生说", "饭后半小时"), not a name: it splits into words of 2+
     characters with Zipf ≥ ZH_WORD and single characters with Zipf ≥ ZH_CHAR. Invented names do not (璎钶苒桐: each

@@ -23,12 +23,14 @@ from rag.core.types import LinkedEntity
 from rag.retrieval.context import populations
 from rag.retrieval.lexicon import (
     ATTESTED,
+    ZH_COMMON_WORD,
     has_inn_stem,
     is_medical_word,
     is_ordinary_chinese,
     is_ordinary_form,
     is_rare,
     is_typo_of_common,
+    zh_zipf,
     zipf,
 )
 
@@ -143,6 +145,8 @@ class EntityLinker:
         # key → list of (type, id); several ids per key are possible (e.g. 华法林 → warfarin and 华法林)
         self.keys: dict[str, list[tuple[str, str]]] = {}
         self.translated: set[str] = set()  # ids reached through the zh→en table: preferred over graph-only zh ids
+        self._full: set[str] = set()  # Chinese keys that are a whole name of something
+        self._cut: set[str] = set()  # Chinese keys made by cutting a dosage form off a name
         for did, name in drug_names:
             self._add("Drug", did, name)
             self.display.setdefault(("Drug", did), name)
@@ -175,6 +179,10 @@ class EntityLinker:
             drugs = [o for o in self.keys[k] if o[0] == "Drug"]
             if drugs and len(joined) >= 8 and joined.isalpha() and joined not in self.keys and joined not in EN_STOP:
                 self.keys[joined] = drugs
+        # Chinese keys that exist only as a product name less its dosage form and are common words (wordfreq Zipf
+        # >= 2.5: 胃痛 of 胃痛丸, 消炎 of 消炎片, 甲状腺 of 甲状腺片, 减肥 of 减肥胶囊): in "因为胃痛去看病" or "甲状腺
+        # 不好" they are the patient's words, so they name the product only where its form follows ("胃痛丸")
+        self._cut_only = {k for k in self._cut - self._full if zh_zipf(k) >= ZH_COMMON_WORD}
         self.max_words = max((len(k.split()) for k in self.keys if not has_cjk(k)), default=8)
         self.max_zh = max((len(k) for k in self.keys if has_cjk(k)), default=2)
         # latin drug names by word count, for misspellings (rapidfuzz over the name index)
@@ -190,7 +198,12 @@ class EntityLinker:
         log.info("entity linker: %d keys", len(self.keys))
 
     def _add(self, typ: str, eid: str, name: str) -> None:
-        for key in {norm_name(name), base_name(name)}:
+        full, base = norm_name(name), base_name(name)
+        if has_cjk(full):
+            self._full.add(full)
+            if base != full:
+                self._cut.add(base)
+        for key in {full, base}:
             if not key or key in EN_STOP:
                 continue
             if has_cjk(key):
@@ -271,6 +284,8 @@ class EntityLinker:
                 while i < len(part):
                     for L in range(min(self.max_zh, len(part) - i), 1, -1):
                         sub = part[i: i + L]
+                        if sub in self._cut_only and not _ZH_FORM_START.match(part, i + L):
+                            continue  # "因为胃痛去看病": an ordinary word, not 胃痛丸 without its form
                         if sub in self.keys:
                             slip = self._zh_longer_slip(part, i, L, done)
                             if slip is not None:  # "作氧氟沙星": 左氧氟沙星 typed with a homophone, not 氧氟沙星

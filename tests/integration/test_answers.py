@@ -246,6 +246,16 @@ def test_a_real_drug_the_kb_lacks_beside_a_known_one_is_not_answered_as_the_know
     assert ans.status == "insufficient_evidence" and not ans.citations, ans.answer
 
 
+def test_a_common_word_that_is_a_product_name_less_its_form_is_the_patients_word(service):
+    # 胃痛丸 and 甲状腺片 are products of the Chinese KG; 胃痛 (stomach ache) and 甲状腺 (thyroid) alone are not them
+    lk = service.retriever.linker
+    assert any(x.name == "胃痛丸" for x in lk.link("胃痛丸怎么吃").drugs)
+    for q in ["我因为胃痛去看病，医生开了萘普生，这个药的不良反应有哪些？", "甲状腺不好的人能吃萘普生吗"]:
+        assert [x.name for x in lk.link(q).drugs if not x.name.lower().startswith(("naproxen", "萘普生"))] == [], q
+    ans = service.ask("我因为胃痛去看病，医生开了萘普生，这个药的不良反应有哪些？")
+    assert ans.status == "answered" and ans.metadata.routed_sections[0] == "adverse_reactions"
+
+
 @pytest.mark.parametrize("q", ["Can someone with cirrhosis take naproxen?", "肾不好的人能吃萘普生吗",
                                "can my 10 year old be given naproxen", "is naproxen ok while nursing my baby?"])
 def test_may_this_patient_take_it_cites_the_contraindications_and_the_warnings(service, source_labels, q):
