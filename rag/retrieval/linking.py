@@ -89,6 +89,10 @@ _ZH_NOT_A_DRUG = re.compile(
 _ZH_FORM_END = re.compile(r"(?:缓释|控释|肠溶|分散|口崩|咀嚼|泡腾|含|软)?"
                           r"(?:片|胶囊|胶丸|胶|丸|颗粒|注射液|注射剂|口服液|口服溶液|混悬液|糖浆|滴眼液|滴剂|乳膏|软膏|凝胶|"
                           r"贴剂|栓|散|干混悬剂)$")
+# a Chinese run that ends in a dosage form (not after a number or measure word: 一片, 两粒, 每片)
+_ZH_PRODUCT = re.compile(r"([\u4e00-\u9fff]{2,10}?)(?<![一二两三四五六七八九十半几每多这那此该本种个粒支])"
+                         r"(缓释片|控释片|肠溶片|分散片|片|胶囊|胶丸|颗粒|注射液|口服液|糖浆|滴眼液|乳膏|软膏|凝胶|贴剂|栓)"
+                         r"(?![\u4e00-\u9fff]{0,1}[剂])")
 _ZH_ONLY = re.compile(r"[\u4e00-\u9fff]+")  # a stretch of Chinese characters only
 _ZH_FORM_START = re.compile(r"[片胶丸颗注滴乳软缓控肠分贴栓散口混糖凝含咀泡]")
 
@@ -344,6 +348,7 @@ class EntityLinker:
             unlinked.append(w)
         if links and has_cjk(q):
             unlinked += self._zh_partners(simple.lower(), links)
+            unlinked += [w for w in self._zh_products(simple.lower(), links) if w not in unlinked]
         if not links and not unlinked:  # a Chinese question that names nothing we know: what is left may be a name
             rest = ZH_QUESTION_WORDS.sub(" ", question)
             unlinked.extend(r for r in rest.split() if has_cjk(r) and len(r) >= 2)
@@ -450,6 +455,26 @@ class EntityLinker:
         rest = len(re.findall(r"[\u4e00-\u9fff]", marked)) - sum(len(w) for w in names)
         if names and latin >= max(1, rest):  # an English question with a Chinese word in it: "DDI warfarin 璎钶苒桐?"
             out += names
+        return out
+
+    @staticmethod
+    def _zh_products(q: str, links: list[Link]) -> list[str]:
+        """Unknown products beside a linked name: a Chinese name written with its dosage form ("改开泽维洛尔片",
+        "正在服用赛洛莫啶片") that names nothing we know. The ordinary words before it (改开, 正在服用) are cut off, and
+        a quantity (一片, 两粒) or a common word before the form (止痛片, 感冒胶囊) is not a name."""
+        marked = q
+        for m in sorted({lk.matched for lk in links if lk.matched}, key=len, reverse=True):
+            marked = marked.replace(m, "\x00")
+        if "\x00" not in marked:
+            return []
+        out: list[str] = []
+        for hit in _ZH_PRODUCT.finditer(marked):
+            run = hit.group(1)
+            cut = max((s for s in range(len(run) - 1) if s == 0 or is_ordinary_chinese(run[:s])), default=0)
+            name = run[cut:].lstrip("和与跟及加同")
+            if len(name) >= 2 and not is_ordinary_chinese(name) and not _ZH_NOT_A_DRUG.search(name + hit.group(2)) \
+                    and not populations(name) and name + hit.group(2) not in out:
+                out.append(name + hit.group(2))
         return out
 
     def _name_starts_inside(self, words: list[str], i: int, n: int) -> bool:

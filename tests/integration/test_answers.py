@@ -220,6 +220,17 @@ def test_an_invented_chinese_name_beside_a_real_one_is_not_answered_as_the_real_
     assert ans.status == "insufficient_evidence" and not ans.citations and "佐布拉汀" in ans.answer
 
 
+@pytest.mark.parametrize("q", ["医生把萘普生停了，改开泽维洛尔片，这两个药有什么区别？", "正在服用赛洛莫啶片，还能不能加萘普生？"])
+def test_an_invented_chinese_product_with_its_form_beside_a_real_drug_is_unknown(service, q):
+    ans = service.ask(q)
+    assert ans.status == "insufficient_evidence" and not ans.citations, ans.answer
+
+
+@pytest.mark.parametrize("q", ["萘普生一次吃两片？", "萘普生和钙片能一起吃吗", "我每天吃一片萘普生，要饭后吃吗"])
+def test_a_quantity_or_a_common_word_before_a_form_is_not_an_unknown_product(service, q):
+    assert service.ask(q).status == "answered"
+
+
 @pytest.mark.parametrize("q", ["Can I take Zorblaxin with ibuprofen?", "佐布拉汀和布洛芬能一起吃吗"])
 def test_the_known_drug_beside_an_unknown_name_is_named_once(service, q):
     ans = service.ask(q)  # ibuprofen links as several entities ("Ibuprofen", "ibuprofen"): one name in the answer
