@@ -299,8 +299,8 @@ class EntityLinker:
                                 done = i
                                 break
                             found = self._resolve(sub, sub)
-                            if L <= 2 and part[i + L: i + L + 1] == "药":  # "消炎药", "止痛药": a class of drugs,
-                                # not the product 消炎片 whose name was cut to 消炎; "吗啡药物" is still morphine
+                            if L <= 2 and part[i + L: i + L + 1] in ("药", "的"):  # "消炎药", "降糖的": a
+                                # class of drugs, not the product 消炎片 cut to 消炎; "吗啡药物" is still morphine
                                 found = [lk for lk in found if not (lk.type == "Drug" and lk.name != sub
                                                                     and lk.name.startswith(sub))]
                             add(found)
@@ -446,7 +446,7 @@ class EntityLinker:
         for rx in _ZH_PARTNER:
             for hit in rx.finditer(marked):
                 w = hit.group(1)
-                if not _ZH_NOT_A_DRUG.search(w) and w not in out:
+                if not _ZH_NOT_A_DRUG.search(w) and not w.endswith("的") and w not in out:  # "降压的": "the BP one"
                     out.append(w)
         names = [w for w in _ZH_RUN.findall(marked) if w not in out and not _ZH_NOT_A_DRUG.search(w)
                  and not populations(w) and not is_ordinary_chinese(w)]  # 孕早期, 肾衰: the patient, not a name
@@ -525,8 +525,8 @@ class EntityLinker:
                     break
             if not done and i not in used:
                 w = words[i]
-                if w in EN_STOP or not is_rare(w):
-                    continue
+                if w in EN_STOP or not is_rare(w) or (i and words[i - 1] in _INTENSIFIERS):
+                    continue  # "very jialat": a word an intensifier qualifies is an adjective, never a name
                 if has_inn_stem(w) and (w not in self.kb_words or zipf(w) < ATTESTED):
                     unknown.append(w)  # a drug by its INN stem, even one the labels mention in passing (finerenone)
                 elif w not in self.kb_words and not is_typo_of_common(w, self.kb_words) and not _near(w, NAME_PARTS) \
@@ -608,6 +608,7 @@ _SLOT_AFTER = frozenset("""with plus vs versus mg mcg ug ml tablet tablets tab t
     caps cream ointment gel inhaler pen injection injections shot syrup drops spray patch dose doses dosage interact
     interacts interaction interactions together""".split())
 _SLOT_JOIN = frozenset("and or & + / ,".split())
+_INTENSIFIERS = frozenset("very too really quite super extremely kinda sorta rather damn".split())
 _FILLER = frozenset("my the a an some his her their our your any this that".split())
 
 

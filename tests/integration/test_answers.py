@@ -248,6 +248,15 @@ def test_a_person_place_or_app_in_the_question_is_not_an_unknown_drug(service, q
     assert ans.status == "answered" and any(c.source == "label" for c in ans.citations), ans.answer
 
 
+@pytest.mark.parametrize("q", ["Side effects of naproxen got many or not? My friend say very jialat one.",
+                               "我妈吃好几种药，降压的、降糖的都有，最近又加了萘普生，萘普生和哪些药物有相互作用？"])
+def test_slang_after_an_intensifier_and_a_drug_described_by_its_use_are_not_unknown_drugs(service, q):
+    # "very jialat": an adjective; "降压的" / "降糖的": "the blood-pressure one", not a name (nor the product 降糖胶囊)
+    ans = service.ask(q)
+    assert ans.status == "answered", ans.answer
+    assert all(not x.name.startswith("降糖") for x in ans.metadata.linked)
+
+
 @pytest.mark.parametrize("q", ["Can I take my epipen with naproxen?", "carprofen and naproxen together?",
                                "Can I take tirzepatide with naproxen?", "naproxen with finerenone ok?"])
 def test_a_real_drug_the_kb_lacks_beside_a_known_one_is_not_answered_as_the_known_one(service, q):
