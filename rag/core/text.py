@@ -135,3 +135,78 @@ def tokens_for_overlap(text: str) -> set[str]:
         if len(run) == 1:
             words.add(run)
     return words
+
+
+# -- a question as the retriever reads it ------------------------------------------------------------------------------
+# Clinical shorthand for what a label says, written out so that the intent classifier and the cue rules read the
+# words the labels use (a fixed list of standard abbreviations, not phrasings: "ADRs w/ X" was a dosage question).
+_SHORTHAND: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(rx, re.I), out) for rx, out in (
+        (r"\bADRs?\b", "adverse drug reactions"), (r"\bAEs\b", "adverse events"), (r"\bBBWs?\b", "boxed warning"),
+        (r"\bDDIs?\b", "drug interactions"), (r"\bMoA\b", "mechanism of action"), (r"\bCrCl\b", "creatinine clearance"),
+        (r"\bLFTs?\b", "liver function tests"), (r"\bw/o\b", "without"), (r"\bw/\s*(?=\w)", "with "),
+        (r"\b(\d+)\s?y/?o\b", r"\1 year old"), (r"\bpts?\b(?=[\s,.:;?!]|$)", "patient"), (r"\bhx\b", "history"),
+        (r"\bcontradictions?\b", "contraindications"), (r"\bside[- ]?affects?\b", "side effects"),
+    ))
+# label headings and the words people ask them with; a same-sounding slip of one (付作用, 禁急, 用发用量, 相互做用:
+# pinyin input) or the pinyin itself typed in latin letters ("fuzuoyong", "yongliang", "heikuang") is read as it
+_ZH_TERMS = ("副作用", "不良反应", "禁忌", "适应症", "用法用量", "用法", "用量", "相互作用", "成分", "注意事项", "黑框",
+             "警告", "贮藏", "过量", "药理", "剂量", "孕妇", "哺乳")
+_EN_TERMS = ("indications", "contraindications", "ingredients", "interactions", "warnings", "precautions", "dosage",
+             "dosing", "adverse", "reactions", "overdose", "pregnancy", "breastfeeding", "information", "interaction",
+             "ingredient", "contraindication", "indication", "precaution", "warning", "boxed")
+
+
+@lru_cache(maxsize=1)
+def _pinyin_terms() -> tuple[dict[str, str], dict[tuple[str, ...], str]]:
+    from pypinyin import lazy_pinyin
+
+    latin = {"".join(lazy_pinyin(t)): t for t in _ZH_TERMS}
+    sounds = {tuple(lazy_pinyin(t)): t for t in _ZH_TERMS}
+    return latin, sounds
+
+
+def _zh_slips(text: str) -> str:
+    from pypinyin import lazy_pinyin
+
+    from rag.retrieval.lexicon import zh_zipf
+
+    latin, sounds = _pinyin_terms()
+    text = re.sub(r"[A-Za-z]{5,}", lambda m: latin.get(m.group().lower(), m.group()), text)
+    for term in sorted(_ZH_TERMS, key=len, reverse=True):
+        n, want = len(term), tuple(lazy_pinyin(term))
+        for run in set(re.findall(r"[\u4e00-\u9fff]{" + str(n) + ",}", text)):
+            for i in range(len(run) - n + 1):
+                sub = run[i: i + n]
+                # one character off, same sound, and not itself a word (紧急 "urgent" sounds like 禁忌)
+                if sub != term and sum(a != b for a, b in zip(sub, term, strict=True)) == 1 \
+                        and zh_zipf(sub) < 2.0 and tuple(lazy_pinyin(sub)) == want:
+                    text = text.replace(sub, term)
+    return text
+
+
+def _en_slips(text: str) -> str:
+    from rapidfuzz import distance, process
+
+    from rag.retrieval.lexicon import zipf
+
+    def fix(m: re.Match[str]) -> str:
+        w = m.group()
+        if len(w) < 7 or zipf(w) >= 2.5:
+            return w
+        best = process.extractOne(w.lower(), _EN_TERMS, scorer=distance.DamerauLevenshtein.distance, score_cutoff=2)
+        return str(best[0]) if best else w
+
+    return re.sub(r"[A-Za-z]+", fix, text)
+
+
+def read_question(text: str) -> str:
+    """The question as retrieval reads it: simplified Mandarin (read_chinese), clinical shorthand written out, and a
+    misspelt or same-sounding label-heading word read as that word ("indicaitons", "ingrediants", 付作用, "fuzuoyong").
+    The answer still echoes the question as asked."""
+    text = read_chinese(text)
+    for rx, out in _SHORTHAND:
+        text = rx.sub(out, text)
+    if _CJK.search(text):
+        text = _zh_slips(text)
+    return _en_slips(text)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from graph.store import GEdge, GraphStore
 from kb_loaders.names import has_cjk, norm_name
 from rag.core.errors import NotFound
-from rag.core.text import detect_language, read_chinese
+from rag.core.text import detect_language, read_chinese, read_question
 from rag.core.types import Evidence, Source, Turn
 from rag.retrieval.context import INTENT_TOPIC, populations, substances
 from rag.retrieval.embedding import Embedder
@@ -105,8 +105,8 @@ class Retriever:
 
     # -- the main entry -------------------------------------------------------------------------------------------
     def retrieve(self, question: str, history: Sequence[Turn] = ()) -> Retrieval:
-        asked, question = question, read_chinese(question)  # simplified, Cantonese as Mandarin; the answer echoes
-        # what was asked
+        asked, question = question, read_question(question)  # simplified, Cantonese as Mandarin, shorthand
+        # written out; the answer echoes what was asked
         lr = self.linker.link(question)
         if not lr.links and not lr.unlinked and history:  # "and the dose?" after a question about warfarin
             for turn in reversed(history):

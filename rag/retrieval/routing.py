@@ -68,7 +68,7 @@ _RULES: list[tuple[str, str, list[str]]] = [
     (
         "overdosage",
         r"overdos|too much|t(?:aken|ook) too many|(?:double|extra) dose|accident\w*ly (?:took|taken|swallowed|gave)|"
-        r"took (?:it |them |my \w+ |\w+ )?twice(?! (?:a|per|every|each|daily)\b)|doubled? up|"
+        r"took (?:it |them |my \w+ |\w+ )?twice(?! (?:a|per|every|each|daily)\b)|doubled up|"
         r"过量|超量|(?:吃|服|用|喝|打|涂)多了|多(?:吃|服|用)了|误服|(?:吃|服)了两(?:次|遍|回)|重复(?:吃|服)了",
         ["overdosage", "warnings"],
     ),
@@ -93,6 +93,10 @@ _RULES: list[tuple[str, str, list[str]]] = [
         r"he|she|they) (take|use|give)|how (?:should|is|are|do(?:es)?) (?:X|it) (?:be )?(?:given|taken|administered)|"
         r"administ|max(imum)? daily|剂量|用法|用量|怎么(吃|服|用)|如何(服用|使用)|一次|"
         r"一日|每天|几次|多少|减量|加量|减半|empty stomach|"
+        # a missed dose ("should I double up?" is what to do about it, not an overdose)
+        r"\bmiss(?:ed|ing)? (?:a |my |the |one )?(?:morning |evening |night |\w+'s )?(?:dose|pill|tablet|X\b)|"
+        r"\bforg[eo]t(?:ten)? (?:to take|my)|"
+        r"\bskip(?:ped)? (?:a |my |the )?dose|漏服|漏吃|忘(?:了|记)(?:吃|服)|"
         r"with (?:food|meals?|dairy|(?:an? (?:full )?glass of )?(?:water|milk|juice))|"
         r"(?:before|after) (?:meals|food|eating)|空腹|饭前|饭后|餐前|餐后|送服|牛奶|果汁|"
         # how a tablet or capsule may be taken: split, crushed, chewed, opened, swallowed whole, dissolved

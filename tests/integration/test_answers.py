@@ -276,6 +276,17 @@ def test_a_common_word_that_is_a_product_name_less_its_form_is_the_patients_word
     assert ans.status == "answered" and ans.metadata.routed_sections[0] == "adverse_reactions"
 
 
+@pytest.mark.parametrize(("q", "section"), [
+    ("common ADRs w/ naproxen?", "adverse_reactions"), ("naproxen有什么付作用？", "adverse_reactions"),
+    ("naproxen的fuzuoyong大不大", "adverse_reactions"), ("naproxen contradictions?", "contraindications"),
+    ("I missed my morning naproxen, do I just double up tonight or skip it?", "dosage"),
+    ("萘普生漏服了要不要补", "dosage"),
+])
+def test_shorthand_slips_and_a_missed_dose_reach_their_section(service, q, section):
+    ans = service.ask(q)
+    assert ans.status == "answered" and ans.metadata.routed_sections[0] == section, ans.metadata.routed_sections
+
+
 @pytest.mark.parametrize("q", ["Can someone with cirrhosis take naproxen?", "肾不好的人能吃萘普生吗",
                                "can my 10 year old be given naproxen", "is naproxen ok while nursing my baby?"])
 def test_may_this_patient_take_it_cites_the_contraindications_and_the_warnings(service, source_labels, q):

@@ -1,0 +1,40 @@
+"""rag.core.text.read_question: what retrieval reads (shorthand written out, heading-word slips read as the word)."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.core.text import read_question
+
+
+@pytest.mark.parametrize(("asked", "read"), [
+    ("common ADRs w/ atazanavir?", "common adverse drug reactions with atazanavir?"),
+    ("BBW for X", "boxed warning for X"),
+    ("pt 68 y/o, CrCl 30: X dose?", "patient 68 year old, creatinine clearance 30: X dose?"),
+    ("indicaitons for hydrocortisone??", "indications for hydrocortisone??"),
+    ("X ingrediants list", "X ingredients list"),
+    ("X contradictions?", "X contraindications?"),
+    ("naproxen side affects", "naproxen side effects"),
+    ("abatacept有什么付作用？", "abatacept有什么副作用？"),
+    ("X 的禁急是什么", "X 的禁忌是什么"),
+    ("X用发用量", "X用法用量"),
+    ("华法林和阿司匹林相互做用", "华法林和阿司匹林相互作用"),
+    ("zinc oxide yongliang 是多少", "zinc oxide 用量 是多少"),
+    ("艾附暖宫丸的fuzuoyong大不大", "艾附暖宫丸的副作用大不大"),
+])
+def test_shorthand_and_slips_are_read_as_the_label_words(asked, read):
+    assert read_question(asked) == read
+
+
+@pytest.mark.parametrize("q", [
+    "紧急情况下能吃布洛芬吗",  # 紧急 (urgent) sounds like 禁忌 but is a word of its own
+    "What are the indications for interferon?",  # drug names near heading words stay as typed
+    "Can I take indinavir with ritonavir?",
+    "What is naproxen used for?",
+])
+def test_ordinary_text_and_drug_names_are_unchanged(q):
+    assert read_question(q) == q
+
+
+def test_traditional_chinese_and_cantonese_are_still_read_as_mandarin():
+    assert read_question("呢隻藥嘅副作用係咩") == read_question("呢只药嘅副作用系咩")
