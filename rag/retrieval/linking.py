@@ -607,6 +607,9 @@ _SLOT_BEFORE = frozenset("""take takes taking took taken on using use used presc
 _SLOT_AFTER = frozenset("""with plus vs versus mg mcg ug ml tablet tablets tab tabs pill pills capsule capsules cap
     caps cream ointment gel inhaler pen injection injections shot syrup drops spray patch dose doses dosage interact
     interacts interaction interactions together""".split())
+_SLOT_FOR = frozenset("prescription prescriptions script scripts rx refill refills".split())
+_SLOT_OF = frozenset("""dose doses course bottle box pack tablets pills capsules effects interactions
+    warnings ingredients contraindications indications""".split())
 _SLOT_JOIN = frozenset("and or & + / ,".split())
 _INTENSIFIERS = frozenset("very too really quite super extremely kinda sorta rather damn".split())
 _FILLER = frozenset("my the a an some his her their our your any this that".split())
@@ -625,6 +628,9 @@ def _drug_slot(words: list[str], i: int, named: set[int]) -> bool:
     after = words[k] if k < len(words) else ""
     if before in _SLOT_BEFORE or after in _SLOT_AFTER or after.isdigit():
         return True
+    two = words[j - 1] if j >= 1 else ""
+    if (before == "for" and two in _SLOT_FOR) or (before == "of" and two in _SLOT_OF):
+        return True  # "a prescription for an X", "side effects of X", "a dose of X"
     return (before in _SLOT_JOIN and j - 1 in named) or (after in _SLOT_JOIN and k + 1 in named)
 
 

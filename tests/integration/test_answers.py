@@ -257,6 +257,12 @@ def test_slang_after_an_intensifier_and_a_drug_described_by_its_use_are_not_unkn
     assert all(not x.name.startswith("降糖") for x in ans.metadata.linked)
 
 
+def test_a_drug_the_kb_lacks_after_a_prescription_for_is_no_request(service):
+    # "a prescription for an EpiPen": a drug's place, so an unknown drug, not ordinary text left to the request check
+    ans = service.ask("My doctor wrote me a prescription for an EpiPen. How do I use it properly?")
+    assert ans.status == "insufficient_evidence" and "epipen" in ans.answer.lower()
+
+
 @pytest.mark.parametrize("q", ["Can I take my epipen with naproxen?", "carprofen and naproxen together?",
                                "Can I take tirzepatide with naproxen?", "naproxen with finerenone ok?"])
 def test_a_real_drug_the_kb_lacks_beside_a_known_one_is_not_answered_as_the_known_one(service, q):
