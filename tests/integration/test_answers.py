@@ -220,7 +220,8 @@ def test_an_invented_chinese_name_beside_a_real_one_is_not_answered_as_the_real_
     assert ans.status == "insufficient_evidence" and not ans.citations and "佐布拉汀" in ans.answer
 
 
-@pytest.mark.parametrize("q", ["医生把萘普生停了，改开泽维洛尔片，这两个药有什么区别？", "正在服用赛洛莫啶片，还能不能加萘普生？"])
+@pytest.mark.parametrize("q", ["医生把萘普生停了，改开泽维洛尔片，这两个药有什么区别？",
+                               "正在服用赛洛莫啶片，还能不能加萘普生？"])
 def test_an_invented_chinese_product_with_its_form_beside_a_real_drug_is_unknown(service, q):
     ans = service.ask(q)
     assert ans.status == "insufficient_evidence" and not ans.citations, ans.answer
