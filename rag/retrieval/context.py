@@ -39,6 +39,10 @@ POPULATIONS: tuple[Population, ...] = (
                re.compile(r"pregnan|fetal|fetus|孕|妊娠", _I), "pregnancy", "妊娠期"),
     Population("lactation", re.compile(r"breast[- ]?fe(?:e)?d|breast ?milk|nursing(?! homes?\b| facilit| care\b| staff)"
                                        r"|lactat|pumping|post-?partum"
+                                       # "while I'm still feeding my 6-week-old": the asker takes the drug and feeds
+                                       r"|\b(?:while|when|i'?m|i am|still|currently|exclusively)\s+(?:still\s+)?"
+                                       r"(?<!bottle )feeding (?:my|our|the|a|her) (?:(?:new)?born|baby|infant|"
+                                       r"little one|\d+[- ]?(?:weeks?|wks?|months?|mos?|days?)[- ]old)"
                                        r"|\bnurses? (?:my|the|our|her|a) (?:baby|infant|newborn)"
                                        r"|哺乳|喂奶|母乳|奶水|月子|产后", _I),
                "lactation breastfeeding nursing mothers human milk",
@@ -126,7 +130,7 @@ MAX_POPULATIONS = 2  # population passages looked up per question (the first nam
 _WHO = (r"i'?m|i am|he'?s|she'?s|(?:he|she|who|one|kid|son|daughter|child|baby|boy|girl|mom|mum|mother|dad|father|"
         r"wife|husband|patient|grand\w+) is|turned|turning|aged?")
 _AGE = re.compile(r"(\d{1,3})\s*(?:-|\s)?(?:years?|yrs?|yo|y/o)\b|(\d{1,3})\s*(?:多|来|几)?\s*周?岁|"
-                  r"(\d{1,3})\s*-?\s*(?:months?|个月)|"
+                  r"(\d{1,3})\s*-?\s*(?:months?|个月|(?:weeks?|wks?|days?)[- ]old\b|周大|天大)|"
                   # "I'm 70", "she is 4", "aged 81": a bare number after who, not a weight, dose or count
                   rf"\b(?:{_WHO})\s+(\d{{1,3}})\b"
                   r"(?!\s*(?:%|mg|mcg|µg|g\b|kg|lbs?|pounds?|ml|units?|weeks?|days?|hours?|times|tablets?|pills?|cm|"

@@ -37,6 +37,12 @@ from rag.retrieval.routing import cues, route
     ("我妈妈七十了", ["elderly"]),
     ("我奶奶在吃X", ["elderly"]),
     ("吃了三天了还不好", []),  # days, not an age
+    ("can I take X while I'm still feeding my 6-week-old?", ["lactation"]),  # the nursing baby again
+    ("my 3-week-old has a fever", ["child"]),  # an age in weeks or days is a baby
+    ("宝宝20天大，能用X吗", ["child"]),
+    ("I have been on X for 6 weeks", []),  # a duration, not an age
+    ("I'm feeding my son lunch", ["child"]),  # a meal, not breastfeeding
+    ("bottle feeding my baby", ["child"]),
 ])
 def test_ages_and_contexts(text: str, keys: list[str]) -> None:
     assert populations(text) == keys
