@@ -140,12 +140,13 @@ def tokens_for_overlap(text: str) -> set[str]:
 # -- a question as the retriever reads it ------------------------------------------------------------------------------
 # Clinical shorthand for what a label says, written out so that the intent classifier and the cue rules read the
 # words the labels use (a fixed list of standard abbreviations, not phrasings: "ADRs w/ X" was a dosage question).
+# "pt" only in lower case: "PT/INR" is prothrombin time.
 _SHORTHAND: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(rx, re.I), out) for rx, out in (
         (r"\bADRs?\b", "adverse drug reactions"), (r"\bAEs\b", "adverse events"), (r"\bBBWs?\b", "boxed warning"),
         (r"\bDDIs?\b", "drug interactions"), (r"\bMoA\b", "mechanism of action"), (r"\bCrCl\b", "creatinine clearance"),
         (r"\bLFTs?\b", "liver function tests"), (r"\bw/o\b", "without"), (r"\bw/\s*(?=\w)", "with "),
-        (r"\b(\d+)\s?y/?o\b", r"\1 year old"), (r"\bpts?\b(?=[\s,.:;?!]|$)", "patient"), (r"\bhx\b", "history"),
+        (r"\b(\d+)\s?y/?o\b", r"\1 year old"), (r"(?-i:\bpts?\b)(?=[\s,.:;?!]|$)", "patient"), (r"\bhx\b", "history"),
         (r"\bcontradictions?\b", "contraindications"), (r"\bside[- ]?affects?\b", "side effects"),
     ))
 # label headings and the words people ask them with; a same-sounding slip of one (付作用, 禁急, 用发用量, 相互做用:

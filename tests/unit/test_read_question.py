@@ -31,6 +31,7 @@ def test_shorthand_and_slips_are_read_as_the_label_words(asked, read):
     "What are the indications for interferon?",  # drug names near heading words stay as typed
     "Can I take indinavir with ritonavir?",
     "What is naproxen used for?",
+    "How often should PT/INR be checked on warfarin?",  # prothrombin time, not "patient"
 ])
 def test_ordinary_text_and_drug_names_are_unchanged(q):
     assert read_question(q) == q
