@@ -153,18 +153,22 @@ _SHORTHAND: tuple[tuple[re.Pattern[str], str], ...] = tuple(
 # pinyin input) or the pinyin itself typed in latin letters ("fuzuoyong", "yongliang", "heikuang") is read as it
 _ZH_TERMS = ("副作用", "不良反应", "禁忌", "适应症", "用法用量", "用法", "用量", "相互作用", "成分", "注意事项", "黑框",
              "警告", "贮藏", "过量", "药理", "剂量", "孕妇", "哺乳")
+# same-sounding slips are read only for these: a two-character heading word is too easily one character off ordinary
+# text that sounds the same (药里 "in the medicine" / 药理, 作用伐 Shanghainese 伐 / 用法)
+_ZH_SLIP_TERMS = ("副作用", "不良反应", "禁忌", "适应症", "用法用量", "相互作用", "注意事项")
 _EN_TERMS = ("indications", "contraindications", "ingredients", "interactions", "warnings", "precautions", "dosage",
-             "dosing", "adverse", "reactions", "overdose", "pregnancy", "breastfeeding", "information", "interaction",
-             "ingredient", "contraindication", "indication", "precaution", "warning", "boxed")
+             "dosing", "adverse", "reactions", "overdose", "overdosage", "pregnancy", "breastfeeding", "information",
+             "interaction", "ingredient", "contraindication", "indication", "precaution", "warning", "boxed",
+             "lactation", "pediatric", "paediatric", "geriatric", "storage", "mechanism", "pharmacology", "hepatic",
+             "renal", "excipients", "administration")
 
 
 @lru_cache(maxsize=1)
-def _pinyin_terms() -> tuple[dict[str, str], dict[tuple[str, ...], str]]:
+def _pinyin_terms() -> dict[str, str]:
     from pypinyin import lazy_pinyin
 
     latin = {"".join(lazy_pinyin(t)): t for t in _ZH_TERMS}
-    sounds = {tuple(lazy_pinyin(t)): t for t in _ZH_TERMS}
-    return latin, sounds
+    return latin
 
 
 def _zh_slips(text: str) -> str:
@@ -172,9 +176,9 @@ def _zh_slips(text: str) -> str:
 
     from rag.retrieval.lexicon import zh_zipf
 
-    latin, sounds = _pinyin_terms()
+    latin = _pinyin_terms()
     text = re.sub(r"[A-Za-z]{5,}", lambda m: latin.get(m.group().lower(), m.group()), text)
-    for term in sorted(_ZH_TERMS, key=len, reverse=True):
+    for term in sorted(_ZH_SLIP_TERMS, key=len, reverse=True):
         n, want = len(term), tuple(lazy_pinyin(term))
         for run in set(re.findall(r"[\u4e00-\u9fff]{" + str(n) + ",}", text)):
             for i in range(len(run) - n + 1):
@@ -196,7 +200,7 @@ def _en_slips(text: str) -> str:
         if len(w) < 7 or zipf(w) >= 2.5:
             return w
         best = process.extractOne(w.lower(), _EN_TERMS, scorer=distance.DamerauLevenshtein.distance, score_cutoff=2)
-        return str(best[0]) if best else w
+        return str(best[0]) if best and best[1] else w  # a heading word as typed stays as typed
 
     return re.sub(r"[A-Za-z]+", fix, text)
 

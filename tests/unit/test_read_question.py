@@ -32,6 +32,9 @@ def test_shorthand_and_slips_are_read_as_the_label_words(asked, read):
     "Can I take indinavir with ritonavir?",
     "What is naproxen used for?",
     "How often should PT/INR be checked on warfarin?",  # prothrombin time, not "patient"
+    "X overdosage?",  # a heading word of its own, not a slip of "overdose"
+    "我想弄清楚这个药里除了主要成分以外还加了哪些辅料",  # 药里 (in the medicine) sounds like 药理
+    "X跟它们会相互作用伐？",  # Shanghainese 伐, not 用法
 ])
 def test_ordinary_text_and_drug_names_are_unchanged(q):
     assert read_question(q) == q
