@@ -380,6 +380,10 @@ def route(question: str, n_drugs: int = 0, n_diseases: int = 0, probs: dict[str,
         # the patient's condition pulls the classifier towards safety ("I have kidney disease, how much X can I
         # take?" → contraindications); an exact word for what is asked says what the question is about
         top = cued[0]
+    if top == "overdosage" and "overdosage" not in found and "dosage" in found:
+        # the classifier reads any "dose" question near an overdose one; without an overdose word, an exact dosage
+        # cue decides ("I missed a dose of X, what should I do?", "do I double up after a missed dose?")
+        top = "dosage"
     if top in given:
         asked = next((k for k in ranked if k not in POPULATION_INTENT.values()), None)
         if asked is not None and (fused[asked] >= ASKED_MIN or asked in found):  # an exact cue says what is asked
