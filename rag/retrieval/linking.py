@@ -347,8 +347,12 @@ class EntityLinker:
         for w in self._fuzzy_pass(words, left, add, suggestions, single, drop):
             unlinked.append(w)
         if links and has_cjk(q):
-            unlinked += self._zh_partners(simple.lower(), links)
-            unlinked += [w for w in self._zh_products(simple.lower(), links) if w not in unlinked]
+            marked = simple.lower()  # each linked name as \x00: what the unknown-partner rules read around
+            for name in sorted({lk.matched for lk in links if lk.matched}, key=len, reverse=True):
+                marked = marked.replace(name, "\x00")
+            if "\x00" in marked:
+                unlinked += self._zh_partners(marked)
+                unlinked += [w for w in self._zh_products(marked) if w not in unlinked]
         if not links and not unlinked:  # a Chinese question that names nothing we know: what is left may be a name
             rest = ZH_QUESTION_WORDS.sub(" ", question)
             unlinked.extend(r for r in rest.split() if has_cjk(r) and len(r) >= 2)
@@ -434,14 +438,9 @@ class EntityLinker:
         return (groups[0][1][0] if len(groups) == 1 else None), False, close
 
     @staticmethod
-    def _zh_partners(q: str, links: list[Link]) -> list[str]:
+    def _zh_partners(marked: str) -> list[str]:
         """Unknown drugs beside a linked name: Chinese words joined to it by 和/与/跟/+ … that name nothing we know,
         and, in an English question, a run of Chinese characters that is not ordinary Chinese."""
-        marked = q
-        for m in sorted({lk.matched for lk in links if lk.matched}, key=len, reverse=True):
-            marked = marked.replace(m, "\x00")
-        if "\x00" not in marked:
-            return []
         out: list[str] = []
         for rx in _ZH_PARTNER:
             for hit in rx.finditer(marked):
@@ -458,15 +457,10 @@ class EntityLinker:
         return out
 
     @staticmethod
-    def _zh_products(q: str, links: list[Link]) -> list[str]:
+    def _zh_products(marked: str) -> list[str]:
         """Unknown products beside a linked name: a Chinese name written with its dosage form ("改开泽维洛尔片",
         "正在服用赛洛莫啶片") that names nothing we know. The ordinary words before it (改开, 正在服用) are cut off, and
         a quantity (一片, 两粒) or a common word before the form (止痛片, 感冒胶囊) is not a name."""
-        marked = q
-        for m in sorted({lk.matched for lk in links if lk.matched}, key=len, reverse=True):
-            marked = marked.replace(m, "\x00")
-        if "\x00" not in marked:
-            return []
         out: list[str] = []
         for hit in _ZH_PRODUCT.finditer(marked):
             run = hit.group(1)
