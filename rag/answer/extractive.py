@@ -38,7 +38,9 @@ def build(ret: Retrieval) -> Answer:
     ev = ret.evidence
     d = Draft(ev)
     if ev.intent == "interaction":
-        ans = build_interactions(ret, d)
+        label_src = [s for s in ev.sources if s.kind == "label"]
+        top = next((s for s in label_src if s.population is None), None)
+        ans = build_interactions(ret, d, lambda: _populations(ret, d, label_src, top)[1].strip())
         if ans is not None:
             return ans
     label_src = [s for s in ev.sources if s.kind == "label"]
@@ -87,12 +89,7 @@ def _label_answer(ret: Retrieval, d: Draft, label_src: list[Source], graph_src: 
             break
         for a, b in best_spans(extra.section_text, ev.question, exclude, lead=False, n=1, max_chars=400):
             d.fact(extra, a, b, clean(extra.section_text[a:b], 400))
-    said: dict[str, tuple[Source, str]] = {}  # population or topic → (its source, the sentence quoted)
-    for s in label_src:
-        if s.population is not None and s.population not in said:
-            quoted = _population_fact(d, s, s.population, s.title if s.doc_id != top.doc_id else None)
-            if quoted is not None:
-                said[s.population] = (s, quoted)
+    said, silent = _populations(ret, d, label_src, top)
     _graph_facts(d, graph_src)
     wanted = ev.sections[0] if ev.sections else None
     lead_src, first = top, (d.facts[0].text if d.facts else "")
@@ -116,12 +113,7 @@ def _label_answer(ret: Retrieval, d: Draft, label_src: list[Source], graph_src: 
         body += "（原文为英文）"
         if d.glossary:  # the Chinese terms beside the English words they came from, never alone
             body += "原文术语：" + "；".join(f"{g.en}＝{g.zh}" for g in d.glossary) + "。"
-    for key in ret.populations[:MAX_POPULATIONS]:  # a label silent about the patient's situation says so
-        if key not in said:
-            pop = BY_KEY[key]
-            body += t(lang, f" The label text in the knowledge base says nothing specific about {pop.en}; ask a "
-                            "doctor or pharmacist before using it.",
-                      f"知识库中的说明书未专门提及{pop.zh}用药，用药前请咨询医生或药师。")
+    body += silent
     for key in ret.substances[:MAX_POPULATIONS]:  # silent is not "safe together"
         if key not in said:
             sub = BY_KEY[key]
@@ -138,6 +130,27 @@ def _label_answer(ret: Retrieval, d: Draft, label_src: list[Source], graph_src: 
             d.follow.append(t(lang, f"What are the {sec_title(k, 'en').lower()} of {name}?",
                               f"{name}的{sec_title(k, 'zh')}是什么？"))
     return d.finish("answered", body + note)
+
+
+def _populations(ret: Retrieval, d: Draft, label_src: list[Source], top: Source | None
+                 ) -> tuple[dict[str, tuple[Source, str]], str]:
+    """Quote the sentence of each population (or topic) passage as a fact: population or topic → (its source, the
+    sentence quoted); and what the answer says for a patient population the label text is silent about."""
+    lang = ret.evidence.language
+    said: dict[str, tuple[Source, str]] = {}
+    for s in label_src:
+        if s.population is not None and s.population not in said:
+            quoted = _population_fact(d, s, s.population, s.title if top and s.doc_id != top.doc_id else None)
+            if quoted is not None:
+                said[s.population] = (s, quoted)
+    silent = ""
+    for key in ret.populations[:MAX_POPULATIONS]:  # a label silent about the patient's situation says so
+        if key not in said:
+            pop = BY_KEY[key]
+            silent += t(lang, f" The label text in the knowledge base says nothing specific about {pop.en}; ask a "
+                              "doctor or pharmacist before using it.",
+                        f"知识库中的说明书未专门提及{pop.zh}用药，用药前请咨询医生或药师。")
+    return said, silent
 
 
 def _population_fact(d: Draft, s: Source, key: str, other: str | None = None) -> str | None:

@@ -7,6 +7,8 @@ which is never called safe, with the label sentence when a label names the other
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from kb_loaders.names import base_name
 from rag.answer.cites import Draft, clean
 from rag.answer.quotes import best_spans
@@ -81,8 +83,10 @@ def pair_check(d: Draft, rec: PairRecord) -> str:
     return line
 
 
-def build_interactions(ret: Retrieval, d: Draft) -> Answer | None:
-    """The answer for an interaction question, or None when there is nothing to say from the graph or labels."""
+def build_interactions(ret: Retrieval, d: Draft, populations: Callable[[], str] = str) -> Answer | None:
+    """The answer for an interaction question, or None when there is nothing to say from the graph or labels.
+    `populations` quotes the passages about the patient's situation the question gives and returns what the answer
+    adds for it (rag.answer.extractive)."""
     ev, lang = ret.evidence, ret.evidence.language
     parts = [pair_check(d, rec) for rec in ret.pairs]
     if not ret.pairs:  # "which drugs interact with X?": the drug's recorded interactions, then its label passages
@@ -92,11 +96,13 @@ def build_interactions(ret: Retrieval, d: Draft) -> Answer | None:
         if d.interactions:
             parts.append(t(lang, f"The knowledge graph lists {len(d.interactions)} interactions (most severe first).",
                            f"知识图谱列出 {len(d.interactions)} 条相互作用（按严重程度排序）。"))
-        for s in [s for s in ev.sources if s.kind == "label"][:3]:
+        for s in [s for s in ev.sources if s.kind == "label" and s.population is None][:3]:
             for a, b in best_spans(s.text, ev.question, set(), lead=False, n=1, max_chars=400):
                 d.fact(s, s.offset + a, s.offset + b, clean(s.text[a:b], 320), s.section or "interactions")
     if not (d.interactions or d.facts or parts):
         return None
+    parts.append(populations())
     d.follow.append(t(lang, "Would you like the label's warnings for either drug?",
                       "需要查看其中某个药品说明书的注意事项吗？"))
-    return d.finish("answered", " ".join(parts) or t(lang, "See the label passages below.", "请参阅以下说明书原文。"))
+    return d.finish("answered", " ".join(p for p in parts if p)
+                    or t(lang, "See the label passages below.", "请参阅以下说明书原文。"))

@@ -155,7 +155,8 @@ _ZH_TERMS = ("副作用", "不良反应", "禁忌", "适应症", "用法用量",
              "警告", "贮藏", "过量", "药理", "剂量", "孕妇", "哺乳")
 # same-sounding slips are read only for these: a two-character heading word is too easily one character off ordinary
 # text that sounds the same (药里 "in the medicine" / 药理, 作用伐 Shanghainese 伐 / 用法)
-_ZH_SLIP_TERMS = ("副作用", "不良反应", "禁忌", "适应症", "用法用量", "相互作用", "注意事项")
+_ZH_SLIP_TERMS = ("副作用", "不良反应", "禁忌", "适应症", "用法用量", "相互作用", "注意事项", "治什么病", "治啥病",
+                  "治哪些病")  # and the question "what does it treat" (只什么病: voice input)
 _EN_TERMS = ("indications", "contraindications", "ingredients", "interactions", "warnings", "precautions", "dosage",
              "dosing", "adverse", "reactions", "overdose", "overdosage", "pregnancy", "breastfeeding", "information",
              "interaction", "ingredient", "contraindication", "indication", "precaution", "warning", "boxed",

@@ -34,6 +34,9 @@ POPULATIONS: tuple[Population, ...] = (
                re.compile(r"hepatic|liver|cirrhosis|肝", _I), "liver problems", "肝功能不全"),
     Population("pregnancy", re.compile(r"pregnan|expecting a baby|trying to conceive|trimester|unborn|fetus|foetus|"
                                         r"\b(?:i'?m|i am|she'?s|she is|wife is|we'?re|we are) expecting\b|"
+                                        r"\b(?:while|when|whilst) (?:i'?m |i am |i was |she'?s |she is |she was )?"
+                                        r"expecting\b(?! (?:a |an |the |it\b|them\b|results?\b))|"
+                                        r"\bexpectant (?:m[ou]ms?|mothers?|parents?)\b|"
                                         r"\bweeks along\b|\bm[ou]m-to-be\b|\bTTC\b|怀孕|孕|妊娠|胎儿|二胎", _I),
                "pregnancy pregnant women fetal risk",
                re.compile(r"pregnan|fetal|fetus|孕|妊娠", _I), "pregnancy", "妊娠期"),

@@ -65,9 +65,9 @@ ZH_QUESTION_WORDS = re.compile(
 )
 # A Chinese name joined to a known one ("布洛芬和佐布拉汀能一起吃吗"): the other side of 和/与/跟 … up to where the
 # question goes on. It is an unknown drug unless it is food or drink, a pronoun, or a class ("感冒药", "降压药").
-_ZH_JOIN = r"\s*(?:和|与|跟|及|以及|加上|同埋|、|\+|＋|/)\s*"
+_ZH_JOIN = r"\s*(?:和|与|跟|及|以及|加上|同埋|同(?![时样一类等种])|、|\+|＋|/)\s*"  # 同: Cantonese "with"
 _ZH_AFTER = (
-    r"(?=能|可以|可不可以|可否|一起|一块|同时|有没有|有|会|吗|合用|同用|并用|联用|相互|之间|冲突|$|[，。？！?,])"
+    r"(?=能|可以|可不可以|可否|一起|一齐|一块|同时|有没有|有|会|吗|合用|同用|并用|联用|相互|之间|冲突|$|[，。？！?,])"
 )
 _ZH_PARTNER = (
     re.compile("\x00" + _ZH_JOIN + r"([\u4e00-\u9fff]{2,8}?)" + _ZH_AFTER),

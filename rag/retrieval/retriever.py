@@ -181,8 +181,8 @@ class Retriever:
         label has no section for it (pregnancy or storage text inside warnings); then the patient context the
         question gives."""
         rt = res.route
-        if rt.intent == "interaction":
-            return []
+        if rt.intent == "interaction":  # the patient's own situation still matters ("my grandpa is 88, what does X
+            return list(res.populations)  # interact with?"): its passage, not a topic or substance one
         keys = [*res.substances, *res.populations]
         topic = INTENT_TOPIC.get(rt.intent)
         first = hits[0].payload["label_id"] if hits else None

@@ -16,6 +16,27 @@ from dataclasses import dataclass, field
 
 from rag.retrieval.context import INTENT_TOPIC, POPULATIONS, SUBSTANCES
 
+# common symptoms a side-effect question names ("can X make you dizzy?", "老人吃X会不会头晕"): with a word that puts the
+# symptom down to the drug, they say the question is about its adverse reactions even when a patient context the
+# question also gives pulls the classifier to that population ("my 80-year-old mom … confused from X")
+_EN_SYMPTOMS = (r"dizz\w*|light-?headed|drows\w*|sleepy|tired|fatigue\w*|exhausted|nause\w*|vomit\w*|throw(?:ing)? up|"
+                r"sick to (?:my|the|her|his) stomach|upset stomach|stomach (?:ache|pain|upset)s?|heartburn|headaches?|"
+                r"migraines?|confus\w*|forgetful|constipat\w*|diarrh\w*|the runs|rash\w*|itch\w*|hives|insomnia|"
+                r"(?:can'?t|cannot|trouble) sleep\w*|weight gain|gain(?:ing)? weight|hair loss|"
+                r"los(?:e|ing) (?:my |her |his )?hair|dry mouth|a cough|coughing|swell\w*|swollen|palpitations|"
+                r"(?:muscle|joint) (?:pain|aches?)|"
+                r"bruis\w*|blurr\w* vision|ringing in (?:my|the|her|his) ears|shaky|tremors?|nightmares|mood swings|"
+                r"depressed|anxious|jittery")
+_ZH_SYMPTOMS = (r"头晕|头昏|头疼|头痛|恶心|想吐|呕吐|拉肚子|腹泻|便秘|皮疹|起疹|出疹|瘙痒|痒|失眠|睡不着|犯困|"
+                r"嗜睡|乏力|没力气|心慌|心悸|脱发|掉头发|掉发|肌肉痛|肌肉疼|肌肉酸痛|水肿|浮肿|咳嗽|干咳|口干|发胖|长胖|变胖|体重增加|胃疼|"
+                r"胃痛|胃不舒服|肚子痛|肚子疼|腹痛|耳鸣|视力模糊|手抖|抽筋|出血|瘀青|过敏")
+_EN_BLAME = r"\b(?:make|makes|made|making|cause|causes|caused|causing|give|gives|gave|giving|lead to|leads to|" \
+            r"result in|trigger|triggers)\b"
+# "get"/"feel" put the symptom down to the drug only with it said ("get confused from X", "feel sleepy on X"): "can I
+# take X if I get headaches?" names the patient's complaint
+_EN_ON_IT = (r"(?:\s+\w+){0,2}?\s+(?:from|on|after|since|with|taking|while taking)\s+"
+             r"(?:starting\s+|taking\s+|using\s+)?(?:X|it|this|that|these|them|the|my)\b")
+
 # intent → (cue regex, sections to search in order). Without a classifier, the first matching cue is the intent.
 _RULES: list[tuple[str, str, list[str]]] = [
     ("boxed_warning", r"box(?:ed)? warning|black[- ]?box|\bBBW\b|黑框", ["boxed_warning", "warnings"]),
@@ -83,8 +104,12 @@ _RULES: list[tuple[str, str, list[str]]] = [
         r"is (?:that|this|it) a (?:known |common |normal )?side|"
         r"is (?:that|this) normal|is it normal(?! to)|"
         r"是(?:不是)?(?:这个?|该)?(?:药|吃药|用药)(?:的原因|引起|导致|的副作用|的问题)|药的原因|(?:跟|和|与)(?:这|该|这个)?(?:药|药物)有关|(?:以后|之后)[^，。？！?]{0,10}正常吗|"
-        r"(?:头晕|头疼|头痛|恶心|呕吐|拉肚子|腹泻|便秘|皮疹|起疹|瘙痒|失眠|犯困|嗜睡|乏力|心慌|脱发|掉头发)"
-        r"[^，。？！?]{0,6}(?:正常吗|怎么回事|是药)",
+        r"(?:" + _ZH_SYMPTOMS + r")[^，。？！?]{0,6}(?:正常吗|怎么回事|是药)|"
+        r"(?:会不会|会|容易|易|可能|引起|导致|造成|令人|让人|使人)[^，。？！?]{0,4}?(?:" + _ZH_SYMPTOMS + r")|"
+        + _EN_BLAME + r"(?:\s+\S+){0,4}?\s+(?:so |very |really |more |a bit |kind of |kinda |a lot of |any )?(?:"
+        + _EN_SYMPTOMS + r")\b|"
+        r"\b(?:get|gets|got|getting|feel|feels|felt|feeling)\s+(?:so |very |really |more |a bit |kind of |kinda )?(?:"
+        + _EN_SYMPTOMS + r")" + _EN_ON_IT,
         ["adverse_reactions", "warnings", "boxed_warning"],
     ),
     (
@@ -129,7 +154,7 @@ _RULES: list[tuple[str, str, list[str]]] = [
         r"used for|use[ds]? of|what is .+ for|indicat|treat|purpose|good for|what does .+ do|meant (?:for|to)|"
         r"what \S+(?: \S+){0,3} is for\b|what it'?s for\b|point of taking|what (?:problem|condition|illness|"
         r"disease)s? (?:does|is|would)|"
-        r"适应症|适应证|适应|干嘛用|干啥用|做什么用|啥用|治啥|"
+        r"适应症|适应证|适应|干嘛用|干啥用|做什么用|啥用|治啥|(?<![血气导插])管(?:什么|啥|哪些)(?:的|用|病)|"
         r"功能主治|"
         r"主治|主要用于|治疗|用途|治什么|干什么|有什么用|(?<![副互])作用|功效|用于",  # not 副作用 / 相互作用
         ["indications"],
