@@ -8,6 +8,7 @@ from functools import lru_cache
 from typing import Any, Literal
 
 from rag.core.errors import InvalidInput
+from rag.core.frequency import zh_zipf, zipf
 
 _CJK = re.compile(r"[\u3400-\u9fff]")
 # English sentence end: . ! ? followed by space and a capital / digit / bullet / bracket; or a bullet itself.
@@ -175,8 +176,6 @@ def _pinyin_terms() -> dict[str, str]:
 def _zh_slips(text: str) -> str:
     from pypinyin import lazy_pinyin
 
-    from rag.retrieval.lexicon import zh_zipf
-
     latin = _pinyin_terms()
     text = re.sub(r"[A-Za-z]{5,}", lambda m: latin.get(m.group().lower(), m.group()), text)
     for term in sorted(_ZH_SLIP_TERMS, key=len, reverse=True):
@@ -193,8 +192,6 @@ def _zh_slips(text: str) -> str:
 
 def _en_slips(text: str) -> str:
     from rapidfuzz import distance, process
-
-    from rag.retrieval.lexicon import zipf
 
     def fix(m: re.Match[str]) -> str:
         w = m.group()

@@ -10,26 +10,21 @@ in general text (warfarin 2.6 is linked before this is asked; newer and invented
 
 from __future__ import annotations
 
-import functools
-import math
 import re
 import string
 from collections.abc import Iterable
 from pathlib import Path
+
+from rag.core.frequency import zh_freq as _zh_freq
+from rag.core.frequency import zh_zipf, zipf
+
+__all__ = ["zh_zipf", "zipf"]  # re-exported: the linker reads them from here
 
 COMMON = 2.5
 VERY_COMMON = 3.5
 _LETTERS = string.ascii_lowercase
 _WORD = re.compile(r"[a-z][a-z]{2,}")
 LEXICON_FILE = "lexicon/kb_words.txt"
-
-
-@functools.lru_cache(maxsize=65536)
-def zipf(word: str) -> float:
-    """Zipf frequency of an English word (log10 per billion words; 0 = not in wordfreq's list)."""
-    from wordfreq import zipf_frequency
-
-    return float(zipf_frequency(word.lower(), "en"))
 
 
 def edits1(w: str) -> set[str]:
@@ -132,20 +127,7 @@ ZH_WORD = 1.8  # a Chinese word of 2+ characters this common (早上 4.9, 饭后
 ZH_CHAR = 4.5  # a single character this common (的, 吃, 说, 孕) joins words
 
 
-@functools.lru_cache(maxsize=1)
-def _zh_freq() -> dict[str, float]:
-    """wordfreq's Chinese list (334k words, inside the package; read without its jieba tokenizer), as Zipf values."""
-    from wordfreq import get_frequency_dict
-
-    return {w: math.log10(f * 1e9) for w, f in get_frequency_dict("zh").items() if f > 0}
-
-
 ZH_COMMON_WORD = 2.5  # a whole Chinese word this common (胃痛 2.9, 消炎 2.9, 甲状腺 3.5) is everyday language
-
-
-def zh_zipf(word: str) -> float:
-    """Zipf frequency of a whole Chinese word in wordfreq's list (0 when it is not listed as one word)."""
-    return _zh_freq().get(word, 0.0)
 
 
 def is_ordinary_chinese(run: str) -> bool:
