@@ -494,7 +494,8 @@ class EntityLinker:
             if i in used:
                 continue
             done = False
-            for n in (3, 2, 1):  # a multi-word name first ("trastuzumab emtansin")
+            for n in range(min(FUZZY_WORDS, len(words)), 0, -1):  # a multi-word name first ("trastuzumab emtansin",
+                # "coool relief gel with aloe")
                 for start in range(i - n + 1, i + 1):  # every span of n words that covers word i
                     span = list(range(start, start + n))
                     if start < 0 or span[-1] >= len(words) or any(j in used for j in span) or not all(
@@ -593,6 +594,7 @@ class EntityLinker:
 
 
 NAME_PARTS = sorted(SALT_WORDS | FORM_WORDS)
+FUZZY_WORDS = 5  # the longest span read as one misspelt name (product names: "cool relief gel with aloe")
 # where a drug name stands: after a verb of taking or a word that joins it to another drug, before a dose, a dosage
 # form or a word that joins it; words such as "my", "the" between them are skipped
 _SLOT_BEFORE = frozenset("""take takes taking took taken on using use used prescribed given start started starting

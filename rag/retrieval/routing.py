@@ -405,6 +405,10 @@ def route(question: str, n_drugs: int = 0, n_diseases: int = 0, probs: dict[str,
         # the patient's condition pulls the classifier towards safety ("I have kidney disease, how much X can I
         # take?" → contraindications); an exact word for what is asked says what the question is about
         top = cued[0]
+    if top not in found and top not in given and cued and fused[top] < POPULATION_UNSAID:
+        # an unsure classifier and an exact word for another intent ("X用多了会怎么样": "what happens" read as what
+        # it is for, 0.38; 用多了 is an overdose): the word says what is asked
+        top = cued[0]
     if top == "overdosage" and "overdosage" not in found and "dosage" in found:
         # the classifier reads any "dose" question near an overdose one; without an overdose word, an exact dosage
         # cue decides ("I missed a dose of X, what should I do?", "do I double up after a missed dose?")

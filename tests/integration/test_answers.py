@@ -3,6 +3,8 @@ the sample, and cross-lingual answers. (Behaviour that does not depend on the em
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from kb_loaders.openfda import load_openfda
@@ -288,6 +290,7 @@ def test_a_common_word_that_is_a_product_name_less_its_form_is_the_patients_word
     ("naproxen的fuzuoyong大不大", "adverse_reactions"), ("naproxen contradictions?", "contraindications"),
     ("I missed my morning naproxen, do I just double up tonight or skip it?", "dosage"),
     ("萘普生漏服了要不要补", "dosage"),
+    ("萘普生用多了会怎么样", "overdosage"),  # the classifier read "what happens" as what it is for (0.38)
 ])
 def test_shorthand_slips_and_a_missed_dose_reach_their_section(service, q, section):
     ans = service.ask(q)
@@ -316,3 +319,35 @@ def test_how_a_drug_is_given_is_a_dosage_question(service):
 def test_a_symptom_put_down_to_the_drug_reads_the_adverse_reactions(service, q):
     r = service.retriever.retrieve(q)  # the classifier alone read "跟这药" as a second drug (interactions, 0.70)
     assert r.route.intent == "adverse_reactions", (q, r.route.intent)
+
+
+@pytest.mark.parametrize("q", ["老人吃萘普生会不会头晕", "我妈70岁了，吃萘普生容易拉肚子吗",
+                               "can naproxen make my 85-year-old dad dizzy?", "my grandma feels dizzy since starting "
+                               "naproxen, she is 82", "is it normal to feel sleepy on naproxen when pregnant?"])
+def test_a_symptom_with_a_patient_context_is_still_a_side_effect_question(service, q):
+    # before: the patient context pulled the classifier to that population (geriatric 0.82, adverse reactions 0.10)
+    r = service.retriever.retrieve(q)
+    assert r.route.intent == "adverse_reactions" and r.populations, (q, r.route.intent, r.populations)
+
+
+@pytest.mark.parametrize("q", ["can I take naproxen if I get headaches a lot while pregnant?",
+                               "如果经常头痛，怀孕了能吃萘普生吗"])
+def test_the_patients_own_complaint_is_not_a_side_effect_question(service, q):
+    assert service.retriever.retrieve(q).route.intent != "adverse_reactions", q
+
+
+def test_guan_shenme_asks_what_it_is_for(service):
+    assert service.retriever.retrieve("这个药萘普生是管什么的 我老伴刚开回来").route.intent == "indications"
+
+
+def test_an_unknown_name_joined_by_cantonese_tong_is_an_unknown_drug(service):
+    ans = service.ask("舒芮达同萘普生一齊食得唔得？")
+    assert ans.status == "insufficient_evidence" and "舒芮达" in ans.answer, ans.answer
+
+
+def test_what_interacts_with_one_drug_quotes_the_patients_population_too(service):
+    # before: an interaction question left out the passage about the patient the question gives
+    ans = service.ask("my grandpa is 88 and on lots of pills, what does naproxen interact with?")
+    assert ans.status == "answered"
+    quotes = " ".join(c.quote or "" for c in ans.citations if c.source == "label")
+    assert re.search(r"elderly|geriatric|older (?:adult|patient)", quotes, re.I), quotes

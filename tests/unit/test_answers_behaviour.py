@@ -196,3 +196,28 @@ def test_a_form_word_before_a_name_is_no_part_of_it(service):
     assert lr.drugs and {lk.matched for lk in lr.drugs} == {"naproxen"}
     lr = service.retriever.linker.link("naproxen for oral suspension dose")
     assert lr.drugs and {lk.matched for lk in lr.drugs} == {"naproxen for oral suspension"}
+
+
+def test_a_long_product_name_with_one_slip_links_to_its_label(service):
+    # product names of four and five words ("cool relief gel with aloe"): a slip in one word left the whole name
+    # unlinked while misspelt names were read over three words at most
+    lk = service.retriever.linker
+    long_names = [k for n in (4, 5) for k in lk._fuzzy_keys.get(n, [])  # not combinations of names ("X and Y")
+                  if any(t == "Drug" and lk.drug_labels.get(i) for t, i in lk.keys[k])
+                  and not any(w in lk.keys for w in k.split())]
+    assert long_names, "the sample has product names of four or five words"
+    checked = 0
+    for name in long_names:
+        words = name.split()
+        j = max(range(len(words)), key=lambda k: len(words[k]))
+        w = words[j]
+        slip = " ".join(words[:j] + [w[:2] + w[2] + w[2:]] + words[j + 1:])  # one letter doubled
+        if len(w) < 5 or slip in lk.keys:
+            continue
+        want = {i for t, i in lk.keys[name] if t == "Drug"}
+        lr = lk.link(f"does {slip} contain any preservatives?")
+        assert want & {x.id for x in lr.drugs}, (slip, [x.name for x in lr.drugs], lr.unlinked)
+        checked += 1
+        if checked == 10:
+            break
+    assert checked >= 2  # the 60-label sample has two ("pain reliever extra strength", "oasis tears lubricant eye")

@@ -43,6 +43,10 @@ from rag.retrieval.routing import cues, route
     ("I have been on X for 6 weeks", []),  # a duration, not an age
     ("I'm feeding my son lunch", ["child"]),  # a meal, not breastfeeding
     ("bottle feeding my baby", ["child"]),
+    ("did anyone get headaches from X while expecting?", ["pregnancy"]),  # expecting a baby, unsaid
+    ("when I was expecting my first I took X", ["pregnancy"]),
+    ("is X safe for expectant mothers?", ["pregnancy"]),
+    ("while expecting a call from the doctor I took X", []),
 ])
 def test_ages_and_contexts(text: str, keys: list[str]) -> None:
     assert populations(text) == keys

@@ -21,6 +21,8 @@ from rag.core.text import read_question
     ("华法林和阿司匹林相互做用", "华法林和阿司匹林相互作用"),
     ("zinc oxide yongliang 是多少", "zinc oxide 用量 是多少"),
     ("艾附暖宫丸的fuzuoyong大不大", "艾附暖宫丸的副作用大不大"),
+    ("caplyta是只什么病的 医生也没说清楚", "caplyta是治什么病的 医生也没说清楚"),  # voice input: 只 for 治
+    ("这药知啥病", "这药治啥病"),
 ])
 def test_shorthand_and_slips_are_read_as_the_label_words(asked, read):
     assert read_question(asked) == read
