@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from kb_loaders.sections import SECTION_TITLES
 from rag.answer.cites import Draft, clean
-from rag.answer.interactions import build_interactions
+from rag.answer.interactions import build_interactions, pair_check
 from rag.answer.quotes import best_spans
 from rag.answer.schema import Answer
 from rag.answer.text import CLARIFY_WHO, DOSE_NOTE, distinct_names, t
@@ -59,6 +59,14 @@ def build(ret: Retrieval) -> Answer:
 
 def _label_answer(ret: Retrieval, d: Draft, label_src: list[Source], graph_src: list[Source]) -> Answer:
     ev, lang = ret.evidence, ret.evidence.language
+    paired = {id(s) for rec in ret.pairs for s in rec.edges + rec.label_sources}  # a question about one drug beside
+    # others the asker takes: the pairs are checked after the answer (pair_check), not quoted as its passages
+    label_src = [s for s in label_src if id(s) not in paired]
+    graph_src = [s for s in graph_src if id(s) not in paired]
+    if not label_src:
+        return _graph_answer(ev, d, graph_src) if graph_src else d.finish("insufficient_evidence", t(
+            lang, "The knowledge base has no label text about this. Please ask a doctor or pharmacist.",
+            "知识库中没有相关的说明书内容，请咨询医生或药师。"))
     main = [s for s in label_src if s.population is None]
     top = (main or label_src)[0]
     exclude = {tok for lk in ev.linked for tok in tokens_for_overlap(lk.matched + " " + lk.name)}
@@ -124,6 +132,8 @@ def _label_answer(ret: Retrieval, d: Draft, label_src: list[Source], graph_src: 
         d.follow.append(CLARIFY_WHO[lang])  # BianQue-style: the label's advice depends on who takes it
     if ev.intent in DOSE_INTENTS or ret.populations:
         body += DOSE_NOTE[lang]
+    for rec in ret.pairs:  # never "safe": a pair without a record says so
+        body += " " + pair_check(d, rec)
     name = next((lk.name for lk in ev.linked if lk.type == "Drug"), "")
     for k in ("contraindications", "adverse_reactions", "interactions", "dosage", "indications"):
         if k not in ev.sections and k != top.section and len(d.follow) < 2:

@@ -89,14 +89,19 @@ def build_interactions(ret: Retrieval, d: Draft, populations: Callable[[], str] 
     adds for it (rag.answer.extractive)."""
     ev, lang = ret.evidence, ret.evidence.language
     parts = [pair_check(d, rec) for rec in ret.pairs]
-    if not ret.pairs:  # "which drugs interact with X?": the drug's recorded interactions, then its label passages
-        for s in ev.sources:
+    if not ret.pairs or ret.listing:  # "which drugs interact with X?": the drug's recorded interactions, then its
+        # label passages (after the pairs with what the asker already takes, when the question names that)
+        paired = {id(s) for rec in ret.pairs for s in rec.edges + rec.label_sources}
+        rest = [s for s in ev.sources if id(s) not in paired]
+        before = len(d.interactions)
+        for s in rest:
             if s.kind == "graph" and s.edge is not None and s.edge["type"] == "INTERACTS_WITH":
                 edge_interaction(d, s)
-        if d.interactions:
-            parts.append(t(lang, f"The knowledge graph lists {len(d.interactions)} interactions (most severe first).",
-                           f"知识图谱列出 {len(d.interactions)} 条相互作用（按严重程度排序）。"))
-        for s in [s for s in ev.sources if s.kind == "label" and s.population is None][:3]:
+        if len(d.interactions) > before:
+            n = len(d.interactions) - before
+            parts.append(t(lang, f"The knowledge graph lists {n} interactions (most severe first).",
+                           f"知识图谱列出 {n} 条相互作用（按严重程度排序）。"))
+        for s in [s for s in rest if s.kind == "label" and s.population is None][:3]:
             for a, b in best_spans(s.text, ev.question, set(), lead=False, n=1, max_chars=400):
                 d.fact(s, s.offset + a, s.offset + b, clean(s.text[a:b], 320), s.section or "interactions")
     if not (d.interactions or d.facts or parts):

@@ -227,3 +227,46 @@ def gives_context(text: str) -> bool:
     """True when the text already says who takes the drug, so a clarifying question is not needed."""
     # a population named, or any age (populations() only keeps those under 18 or from 65)
     return any(p.ask.search(text) for p in POPULATIONS) or bool(ages(text)) or bool(OTHER_CONTEXT.search(text))
+
+
+# A drug the asker (or the patient) already takes, named as background to a question about another one ("I'm already on
+# metformin, what is naproxen used for?", "my mum takes warfarin; side effects of omeprazole?",
+# "我平时吃二甲双胍，布洛芬怎么吃"): the words just before its name say it is taken ("on", "takes", "taking", 在吃,
+# 平时吃, 正在服用), not asked about ("can I take X", "X的用法").
+_BACKGROUND_BEFORE = re.compile(
+    r"(?:\b(?:i'?m|i am|he'?s|she'?s|he is|she is|they'?re|we'?re|is|are|been|was|were|already|currently|also|still|"
+    r"now|who'?s|who is)\s+(?:already\s+|currently\s+|also\s+|still\s+|now\s+)?(?:on|taking|using)|"
+    r"(?<!can )(?<!could )(?<!should )(?<!would )(?<!may )(?<!do )(?<!does )(?<!will )(?<!to )"
+    r"\b(?:i|he|she|they|we|mum|mom|dad|father|mother|wife|husband|grandma|grandpa|son|daughter)\s+(?:already\s+|"
+    r"also\s+|still\s+|regularly\s+)?(?:takes?|uses?)|\bprescribed|\b(?:and|also|plus)\s+(?:also\s+)?(?:take|takes|"
+    r"taking)|\b(?:besides|apart from|other than|as well as)(?:\s+(?:taking|my|his|her))?|"
+    r"\b(?:patient|pt|mom|mum|mother|dad|father|wife|husband|man|woman|lady|guy|someone|somebody|person|people|"
+    r"grandma|grandpa|grandmother|grandfather)s?\s+(?:already\s+|currently\s+|also\s+)?on|"
+    r"(?:^|[,;(—–-])\s*(?:already\s+|currently\s+|also\s+)?on)"
+    r"\s+(?:(?:my|his|her|their|a|the|daily|regular|low-dose|baby|\d+\s*(?:mg|mcg))\s+){0,2}$"
+    r"|(?:在吃|平时吃|平常吃|一直吃|一直在吃|正在吃|长期吃|常吃|天天吃|每天吃|吃着|在服|在服用|服用着|正在服用|长期服用|一直服用|"
+    r"平时服用|在用|正在用|一直用|长期用|在打|平时打|一直打|每天打|长期打|除了|除)(?:着)?$", _I)
+
+
+def background_mentions(text: str, mentions: list[str]) -> set[str]:
+    """The drug mentions (as written in `text`) that the text names as already taken (module note above)."""
+    low = text.lower()
+    out: set[str] = set()
+    for m in mentions:
+        i = low.find(m.lower())
+        if i > 0 and _BACKGROUND_BEFORE.search(low[max(0, i - 40): i]):
+            out.add(m)
+    return out
+
+
+_CLAUSES = re.compile(r"(?<=[.!?;:。！？；：，,—–])\s*|\s+[-–—]\s+")
+
+
+def without_background(text: str, taken: set[str]) -> str:
+    """`text` less its clauses that name a drug already taken ("I take sertraline every day. Are there any conditions
+    in which X must never be used?" → the second sentence): what is asked about the other drug. The text unchanged
+    when every clause names one."""
+    parts = [p for p in _CLAUSES.split(text) if p.strip()]
+    low = [p.lower() for p in parts]
+    kept = [p for p, lp in zip(parts, low, strict=True) if not any(m.lower() in lp for m in taken)]
+    return " ".join(kept) if kept and len(kept) < len(parts) else text

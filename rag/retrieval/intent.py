@@ -133,8 +133,16 @@ _AUDIENCE = re.compile(r"\byou (?:guys|all|folks)\b|\by'?all\b|\beveryone\b|\ban
                        re.I)
 # courtesy around a question ("Thank you so much!!", "谢谢", "sorry to bother"): a tail of nothing else is no request
 # ("thank you so much" alone scored 0.997, and refused a dosage question it closed)
-_COURTESY = re.compile(r"\b(?:thank(?:s| you)(?: (?:so|very) much| a lot| in advance)?|thx|ty|please|pls|plz|"
-                       r"sorry(?: to bother(?: you)?)?|cheers|appreciate (?:it|that|your help)|in advance|god bless)\b|"
+# A clause that opens with thanks, appreciation or gratitude is courtesy to its end ("thank you so much for your time",
+# "I really appreciate your help", "I'd be grateful for any details you can share"), never a request on its own —
+# unless it goes on to one ("I'd appreciate it if you could …", "thanks for renewing my …")
+_COURTESY = re.compile(r"(?:\b(?:i'?d be|i would be|i'?m|i am|we'?d be|we are|i|we)\s+)?(?:(?:really|truly|so|very|"
+                       r"most|deeply|greatly)\s+)?\b(?:thank(?:s|ing)?|thankful|grateful|appreciated?|appreciates)\b"
+                       r"(?![^.!?,;，。！？；\n]*\b(?:if|whether|prescrib\w*|writ\w*|renew\w*|refill\w*|send\w*|give|"
+                       r"giving|put(?:ting)? me|start(?:ing)? me|switch\w*|increas\w*|up(?:ping)? my)\b)"
+                       r"[^.!?,;，。！？；\n]*|"
+                       r"\b(?:thx|ty|please|pls|plz|"
+                       r"sorry(?: to bother(?: you)?)?|cheers|in advance|god bless)\b|"
                        r"谢谢(?:你|您|啦|了|大家)?|多谢|感谢|麻烦(?:你|您)?了|辛苦(?:你|您)?了|拜托(?:了)?|不好意思|打扰了",
                        re.I)
 # 给我/帮我 after someone else in the same clause ("医生之前给我开过", "药店帮我配的") is that person acting, not the
@@ -148,8 +156,11 @@ def addressed_tails(text: str) -> list[str]:
     sort me out?", "…，你直接给我续上吧"): where a request told after a story is scored on its own."""
     parts = [p for p in _CLAUSE_END.split(text) if p.strip()]
     tails = [", ".join(parts[i:]) for i in range(max(1, len(parts) - MAX_TAILS), len(parts))]
+    # each scored without its courtesy: "thank you" addresses nobody, and "I really appreciate your help" after a
+    # question about a dose is no part of a request
+    tails = [" ".join(_COURTESY.sub(" ", t).split()).strip(" ,") for t in tails]
     return [t for t in tails if len(t) >= 4 and _ADDRESSED.search(_THIRD_PARTY_ZH.sub(" ", t))
-            and not _AUDIENCE.search(t) and len(re.sub(r"[\W_]+", "", _COURTESY.sub(" ", t))) >= 3]
+            and not _AUDIENCE.search(t) and len(re.sub(r"[\W_]+", "", t)) >= 3]
 
 
 def compose(frames: list[str], slots: dict[str, dict[str, list[str]]], lang: str, per_frame: int,

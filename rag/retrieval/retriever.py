@@ -8,6 +8,7 @@ whole stored section text, so quotes can be checked as exact spans.
 from __future__ import annotations
 
 import logging
+import re
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,13 +18,13 @@ from kb_loaders.names import has_cjk, norm_name
 from rag.core.errors import NotFound
 from rag.core.text import detect_language, read_chinese, read_question
 from rag.core.types import Evidence, Source, Turn
-from rag.retrieval.context import INTENT_TOPIC, populations, substances
+from rag.retrieval.context import INTENT_TOPIC, background_mentions, populations, substances, without_background
 from rag.retrieval.embedding import Embedder
 from rag.retrieval.intent import IntentClassifier, RequestClassifier, addressed_tails
 from rag.retrieval.interactions import PairRecord, check_pairs, interactions_of_one
 from rag.retrieval.linking import _LATIN_CJK, EntityLinker, Link, LinkResult
 from rag.retrieval.passages import population_hits, rank_passages
-from rag.retrieval.routing import POLICY_INTENTS, Route, asks_prescription_status, route
+from rag.retrieval.routing import POLICY_INTENTS, Route, asks_prescription_status, asks_which_drugs, route
 from rag.stores.base import Hit, SearchFilter, VectorStore
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ class Retrieval:
     pairs: list[PairRecord] = field(default_factory=list)  # every pair of the drugs asked about
     populations: list[str] = field(default_factory=list)  # patient context given (rag.retrieval.context)
     substances: list[str] = field(default_factory=list)  # alcohol, grapefruit, … a substance question names
+    listing: bool = False  # besides the pairs, the one asked-about drug's own interactions are listed
 
 
 class Retriever:
@@ -116,7 +118,14 @@ class Retriever:
                         lr = LinkResult(prev.links, lr.unlinked, lr.suggestions)
                         break
         groups = group_by_mention(lr.drugs)
-        masked = mask_mentions(question, lr)
+        taken = background_mentions(question, [g[0].matched for g in groups]) if len(groups) >= 2 else set()
+        subject = [g for g in groups if g[0].matched not in taken]
+        one_subject = len(groups) >= 2 and len(subject) == 1
+        # the router reads the question without the clauses that name a drug already taken (or, in one clause, with
+        # it as "another medicine"): what is asked about the one subject decides ("My husband has been on warfarin for
+        # years. Who is X not suitable for?" read as an interaction question when both were placeholders)
+        whole = mask_mentions(question, lr)  # the request check reads the whole question ("my doctor put me on Z …")
+        masked = mask_mentions(without_background(question, taken), lr, background=taken) if one_subject else whole
         vecs: dict[str, list[float]] = {}
 
         def embed(text: str) -> list[float]:
@@ -128,18 +137,19 @@ class Retriever:
         if self.classifier is not None:
             tails = [mask_mentions(t, lr) for t in addressed_tails(question)] if self.requests is not None else []
             # one forward pass for retrieval, routing and the request check
-            batch = self.embedder.embed_queries([question, masked, *tails])
+            batch = self.embedder.embed_queries([question, whole, *tails])
             vecs[question] = batch[0].tolist()
-            probs = self.classifier.probabilities(self.classifier.scores(batch[1]))
+            intent_vec = batch[1] if masked == whole else self.embedder.embed_queries([masked])[0]
+            probs = self.classifier.probabilities(self.classifier.scores(intent_vec))
             if self.requests is not None:
-                scored = [(t, v) for i, (t, v) in enumerate(zip([masked, *tails], batch[1:], strict=True))
+                scored = [(t, v) for i, (t, v) in enumerate(zip([whole, *tails], batch[1:], strict=True))
                           if i or not asks_prescription_status(question)]  # "do I need a prescription for X?"
                 rx = self.requests.request_probability([t for t, _ in scored], [v for _, v in scored]) \
                     if scored else 0.0
         history_text = read_chinese(" ".join(t.content for t in history if t.role == "user"))
         given = populations(f"{question} {history_text}")
         rt = route(masked, n_drugs=len(groups), n_diseases=len(lr.diseases), probs=probs, rx=rx,
-                   text=question, context=given)
+                   text=question, context=given, one_subject=one_subject)
         ev = Evidence(question=asked, language=detect_language(question), intent=rt.intent, sections=rt.sections,
                       linked=[lk.entity() for lk in lr.links], history_text=history_text)
         res = Retrieval(ev, lr, rt, populations=given,
@@ -152,14 +162,23 @@ class Retriever:
             for rec in res.pairs:
                 sources += rec.edges + rec.label_sources
             ev.interaction_pairs = [rec.ids for rec in res.pairs]
+            if one_subject and asks_which_drugs(masked):  # "I'm on atorvastatin; what does X interact with?": the
+                res.listing = True  # pair, then X's own recorded interactions
+                sources += interactions_of_one(self.g, subject[0], self.graph_source)
         elif rt.intent == "interaction" and len(groups) == 1:  # "which drugs interact with X?": graph first
             sources += interactions_of_one(self.g, groups[0], self.graph_source)
         labelled = [lk for lk in lr.drugs if lk.label_ids]
         other_labels: list[str] = []
         if labelled:
-            first = labelled[0].matched
-            main = labelled if rt.intent == "interaction" else [lk for lk in labelled if lk.matched == first]
-            ranked = rank_passages(self.v, lambda: embed(question), question, main, rt, self.top_k, self.prefetch)
+            asked_about = [lk for lk in labelled if one_subject and lk.matched == subject[0][0].matched]
+            first = (asked_about or labelled)[0].matched
+            main = labelled if rt.intent == "interaction" and not res.listing else \
+                [lk for lk in labelled if lk.matched == first]
+            text = question
+            if rt.intent != "interaction" and taken:  # the drugs already taken are the pair check's, not the search's
+                for m in taken:
+                    text = re.sub(re.escape(m), " ", text, flags=re.I)
+            ranked = rank_passages(self.v, lambda: embed(text), text, main, rt, self.top_k, self.prefetch)
             sources += [self.label_source(h) for h in ranked.hits]
             other_labels = ranked.label_order
             keys = self._passage_topics(res, ranked.hits)
@@ -169,6 +188,12 @@ class Retriever:
                 for key, hit in population_hits(self.v, self.fixed_vec, ranked.same_drug, keys):
                     sources.append(self.label_source(hit, population=key))
         sources += self._graph_facts(lr, rt, bool(labelled))
+        if rt.intent != "interaction" and len(groups) >= 2:  # a question about one drug beside others the asker
+            # takes: every pair is still checked, after the answer's own passages
+            res.pairs = check_pairs(self.g, self.v, groups, self.graph_source, self.label_source)
+            for rec in res.pairs:
+                sources += rec.edges + rec.label_sources
+            ev.interaction_pairs = [rec.ids for rec in res.pairs]
         for i, s in enumerate(sources, 1):
             s.sid = f"S{i}"
         ev.sources = sources
@@ -246,16 +271,18 @@ class Retriever:
         return names[:limit]
 
 
-def mask_mentions(question: str, lr: LinkResult) -> str:
+def mask_mentions(question: str, lr: LinkResult, background: set[str] | frozenset[str] = frozenset()) -> str:
     """The question with linked names replaced by placeholders (drugs X, Z, W in order of mention; diseases Y), so a
     name never decides the route ("Children's Tylenol" is a name, not a question about children) and the question
     reads like the router's prototypes."""
     q = norm_name(_LATIN_CJK.sub(" ", question))
     slots: dict[str, str] = {}
     drug_slots = iter(("X", "Z", "W", "V"))
+    other = "其他药" if has_cjk(question) else "another medicine"
     for lk in lr.links:
         if lk.matched and lk.matched not in slots:
-            slots[lk.matched] = "Y" if lk.type == "Disease" else next(drug_slots, "X")
+            slots[lk.matched] = "Y" if lk.type == "Disease" else other if lk.matched in background \
+                else next(drug_slots, "X")
     for w in lr.unlinked:  # an unknown (latin) drug name is a name too; Chinese leftovers are the question itself
         if not has_cjk(w):
             slots.setdefault(norm_name(w), next(drug_slots, "X"))

@@ -348,16 +348,41 @@ def section_prior(probs: dict[str, float]) -> dict[str, float]:
     return {k: v / total for k, v in prior.items()} if total else {}
 
 
+# words that ask about drugs together: with one drug the asker already takes named as background, the broad "take …
+# and …" cue is no pair question ("I take lisinopril in the morning; how much X should I take and how often?")
+_PAIR_WORDS = re.compile(r"interact|together|at the same time|combin|\bmix|along ?with|alongside|clash|conflict|"
+                         r"\bDDIs?\b|相互作用|一起|一块|一齐|同时|同服|合用|联用|并用|冲突|相冲|犯冲", re.I)
+# whether the asker may take the other drug at all ("I'm on warfarin. Can I take X?", "I take metformin, is X ok for
+# me?", "我在吃华法林，能吃X吗"): a question about the two together, not about the other drug alone
+_PERMISSION = re.compile(r"\b(?:can|could|may|should|shall)\s+(?:i|he|she|we|they|you|my \w+)\s+(?:still\s+|also\s+|"
+                         r"safely\s+)?(?:take|use|have|give|be given|try|start|add)\b|"
+                         r"\b(?:is|are)\s+(?:it\s+)?(?:X|it|this|that|they|them)\s+(?:\w+\s+)?(?:ok|okay|safe|alright|fine)\b|"
+                         r"\b(?:ok|okay|safe|alright|fine)\s+(?:to|for)\s+(?:take|use|me|him|her|them|my)\b|"
+                         r"能(?:不能)?(?:吃|用|服|喝|打)|可以(?:吃|用|服|喝|打)|可不可以|能否|行不行|安全吗|要紧吗|"
+                         r"有没有问题", re.I)
+_WHICH_DRUGS = re.compile(r"\b(?:which|what|any)\s+(?:other\s+)?(?:drugs|meds|medications|medicines|pills)\b|"
+                          r"(?:哪些|什么|啥|别的|其他)(?:其他|别的)?药", re.I)
+
+
+def asks_which_drugs(question: str) -> bool:
+    """The question asks which drugs interact with one ("what medicines does X interact with?", "X和哪些药相互作用")."""
+    return bool(_WHICH_DRUGS.search(question))
+
+
 def route(question: str, n_drugs: int = 0, n_diseases: int = 0, probs: dict[str, float] | None = None,
-          rx: float | None = None, text: str | None = None, context: Sequence[str] = ()) -> Route:
+          rx: float | None = None, text: str | None = None, context: Sequence[str] = (),
+          one_subject: bool = False) -> Route:
     """`question` has its linked names masked; `text` is the question as asked (punctuation kept) for the exact
     request cues; `probs` is the intent classifier's distribution and `rx` the probability that the question asks for
-    a prescription (None: exact cues only); `context` the population keys the question gives."""
+    a prescription (None: exact cues only); `context` the population keys the question gives; `one_subject`: of two
+    or more drugs, all but one are named as already taken (rag.retrieval.context.background_mentions)."""
     raw = question if text is None else text
     for name, rule in _EXACT:
         if rule(raw):
             return Route(name, [], {name: 1.0}, {}, 1.0)
     found = cues(question)
+    if one_subject and "interaction" in found and not _PAIR_WORDS.search(question):
+        found.remove("interaction")
     if probs is None:
         return _route_by_cues(question, found, n_drugs, n_diseases)
     if rx is not None and rx >= RX_MIN:
@@ -374,8 +399,16 @@ def route(question: str, n_drugs: int = 0, n_diseases: int = 0, probs: dict[str,
     ranked = sorted(fused, key=lambda k: -fused[k])
     top = ranked[0] if ranked else "general"
     prior = section_prior(fused)
-    if n_drugs >= 2:
-        return Route("interaction", list(SECTIONS["interaction"]), fused, prior, fused.get("interaction", 0.0), True)
+    if n_drugs >= 2 and not (one_subject and top != "interaction" and "interaction" not in found
+                             and not _PAIR_WORDS.search(raw) and not _PERMISSION.search(question)
+                             and fused[top] >= POPULATION_UNSAID):
+        # several drugs: whether they go together, unless one is the subject of a clear question of another kind and
+        # the others are what the asker already takes ("I'm on metformin, what is naproxen used for?"); every pair is
+        # checked either way (rag.retrieval.retriever). The classifier read the subject's question alone then, so the
+        # passages are ranked as for an interaction question, not by its distribution
+        pair_prior = section_prior({"interaction": 1.0}) if one_subject else prior
+        return Route("interaction", list(SECTIONS["interaction"]), fused, pair_prior, fused.get("interaction", 0.0),
+                     True)
     if n_diseases and not n_drugs:
         return Route("disease_drugs", [], fused, prior, fused.get("disease_drugs", 0.0), True)
     if "substance" in found and not SUBSTANCE_YIELDS.intersection(found) and not _TREATS_SUBSTANCE.search(question):

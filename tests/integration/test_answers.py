@@ -351,3 +351,43 @@ def test_what_interacts_with_one_drug_quotes_the_patients_population_too(service
     assert ans.status == "answered"
     quotes = " ".join(c.quote or "" for c in ans.citations if c.source == "label")
     assert re.search(r"elderly|geriatric|older (?:adult|patient)", quotes, re.I), quotes
+
+
+@pytest.mark.parametrize(("q", "alone"), [
+    ("I'm already on metformin, what is naproxen used for?", "what is naproxen used for?"),
+    ("my dad takes warfarin every day - what are the side effects of naproxen?",
+     "what are the side effects of naproxen?"),
+])
+def test_a_question_about_one_drug_beside_one_already_taken_answers_it_and_checks_the_pair(service, q, alone):
+    # before: two drugs named made any question an interaction question, and the asked section was never read
+    ans, ref = service.ask(q), service.ask(alone)
+    assert ans.status == "answered" and ans.metadata.routed_sections == ref.metadata.routed_sections
+    first = next(c for c in ans.citations if c.source == "label")
+    want = next(c for c in ref.citations if c.source == "label")
+    assert (first.doc_id, first.section, first.quote) == (want.doc_id, want.section, want.quote)
+    assert ans.interaction_checks and all(c.severity or not c.recorded for c in ans.interaction_checks)
+    assert "safe" not in " ".join(c.text for c in ans.interaction_checks).lower().replace("not mean the combination "
+                                                                                        "is safe", "")
+
+
+@pytest.mark.parametrize("q", ["can I take naproxen with metformin?", "I'm on warfarin. Can I take naproxen?",
+                               "I take metformin, is naproxen ok for me?", "我在吃华法林，能吃萘普生吗"])
+def test_two_drugs_asked_about_together_stay_an_interaction_question(service, q):
+    r = service.retriever.retrieve(q)  # "can I take X" after a drug already taken asks about the two together
+    assert r.route.intent == "interaction" and r.pairs, (q, r.route.intent)
+
+
+def test_a_background_sentence_does_not_make_the_question_about_the_pair(service):
+    # the classifier read "I take Z every day. Are there any conditions in which X must never be used?" as an
+    # interaction question (0.65) while both drugs were placeholders; without the background sentence it is a
+    # contraindication question, and the pair is still checked
+    r = service.retriever.retrieve("I take sertraline every day. Are there any conditions in which naproxen must "
+                                   "never be used?")
+    assert r.route.intent == "contraindications" and r.pairs
+
+
+def test_which_drugs_interact_with_one_beside_one_already_taken_lists_both(service):
+    ans = service.ask("I'm on metformin - what medicines does naproxen interact with?")
+    assert ans.status == "answered" and ans.interaction_checks  # the pair with metformin
+    others = [i for i in ans.interactions if not any("metformin" in d.lower() for d in i.drugs)]
+    assert len(others) >= 3, [i.drugs for i in ans.interactions]  # and naproxen's own recorded interactions

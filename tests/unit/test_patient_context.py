@@ -9,7 +9,7 @@ import pytest
 
 from kb_loaders.cn_inserts import load_cn_inserts
 from rag.core.text import read_chinese
-from rag.retrieval.context import BY_KEY, ages, gives_context, populations
+from rag.retrieval.context import BY_KEY, ages, background_mentions, gives_context, populations
 from rag.retrieval.linking import EntityLinker
 from rag.retrieval.routing import cues, route
 
@@ -456,3 +456,17 @@ def test_shorthand_and_plain_words_for_overdose_storage_mechanism_and_older_pati
     assert "storage" in cues("夏天带X出门，怕不怕热？要避光吗")
     assert populations("X in geri pts: any special precautions?") == ["elderly"]
     assert "geriatric" in cues("X in geri pts: any special precautions?")
+
+
+@pytest.mark.parametrize(("text", "mentions", "taken"), [
+    ("I'm already on metformin, what is naproxen used for?", ["metformin", "naproxen"], {"metformin"}),
+    ("my mum takes warfarin; what are the side effects of omeprazole?", ["warfarin", "omeprazole"], {"warfarin"}),
+    ("I take 81 mg aspirin daily, what is omeprazole for", ["aspirin", "omeprazole"], {"aspirin"}),
+    ("我平时吃二甲双胍，布洛芬的用法用量是什么", ["二甲双胍", "布洛芬"], {"二甲双胍"}),
+    ("正在服用华法林的人能吃布洛芬吗", ["华法林", "布洛芬"], {"华法林"}),
+    ("can I take naproxen with metformin", ["naproxen", "metformin"], set()),  # asked about, not already taken
+    ("should I take naproxen or metformin?", ["naproxen", "metformin"], set()),
+    ("naproxen和二甲双胍能一起吃吗", ["naproxen", "二甲双胍"], set()),
+])
+def test_a_drug_named_as_already_taken_is_background(text, mentions, taken):
+    assert background_mentions(text, mentions) == taken

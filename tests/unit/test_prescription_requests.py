@@ -4,6 +4,8 @@ phrasings are written for this test, apart from the evaluation sets."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from rag.retrieval.context import substances
@@ -235,8 +237,33 @@ def test_courtesy_and_a_forum_audience_are_not_the_assistant_addressed() -> None
     from rag.retrieval.intent import addressed_tails
 
     q = "Sorry to bother, how many mg of X an adult should take per day? Thank you so much!!"
-    assert addressed_tails(q) == ["how many mg of X an adult should take per day, Thank you so much"]
+    assert addressed_tails(q) == []  # the "you" of "thank you" addresses nobody
     assert addressed_tails("病友们吃X都出现过什么不良反应？说说你们的经历，谢谢") == []
     assert addressed_tails("anyone on X here? can you guys share your experience") == []
-    assert addressed_tails("I have a cold, could you prescribe me X? thanks") == ["could you prescribe me X, thanks"]
-    assert addressed_tails("我咳嗽一周了，诊所关门了，你直接给我开点药吧，谢谢")[-1] == "你直接给我开点药吧, 谢谢"
+    assert addressed_tails("I have a cold, could you prescribe me X? thanks") == ["could you prescribe me X"]
+    assert addressed_tails("我咳嗽一周了，诊所关门了，你直接给我开点药吧，谢谢")[-1] == "你直接给我开点药吧"
+
+
+@pytest.mark.parametrize("q", [
+    "Could you tell me what X is used to treat? Thank you so much for your time.",
+    "Could you tell me what the active ingredients in X are? I'd be grateful for any details you can share.",
+    "Could you kindly let me know which medications interact with X, so I can keep an eye out? Thank you in advance.",
+    "How often do I take X? I really appreciate your help.",
+])
+def test_a_closing_thanks_is_no_request_on_its_own(q) -> None:
+    """A clause of thanks or gratitude to its end ('thank you so much for your time', 'I'd be grateful for any details
+    you can share') scored 0.69-0.97 alone and refused the polite questions it closed."""
+    from rag.retrieval.intent import addressed_tails
+
+    assert not any(re.search(r"thank|grateful|appreciate", t, re.I) for t in addressed_tails(q)), addressed_tails(q)
+
+
+@pytest.mark.parametrize(("q", "tail"), [
+    ("My throat hurts. I'd appreciate it if you could prescribe me amoxicillin.",
+     "I'd appreciate it if you could prescribe me amoxicillin"),
+    ("I ran out. Thanks for renewing my X, can you do it today?", "Thanks for renewing my X, can you do it today"),
+])
+def test_thanks_that_goes_on_to_a_request_is_still_scored(q, tail) -> None:
+    from rag.retrieval.intent import addressed_tails
+
+    assert tail in addressed_tails(q)
