@@ -132,14 +132,15 @@ def _label_answer(ret: Retrieval, d: Draft, label_src: list[Source], graph_src: 
         d.follow.append(CLARIFY_WHO[lang])  # BianQue-style: the label's advice depends on who takes it
     if ev.intent in DOSE_INTENTS or ret.populations:
         body += DOSE_NOTE[lang]
-    for rec in ret.pairs:  # never "safe": a pair without a record says so
-        body += " " + pair_check(d, rec)
-    name = next((lk.name for lk in ev.linked if lk.type == "Drug"), "")
+    pairs = "".join(" " + pair_check(d, rec) for rec in ret.pairs)  # never "safe": a pair without a record says so
+    drugs = [lk for lk in ev.linked if lk.type == "Drug"]  # the follow-ups name the drug of the answer's label, not
+    # one the asker already takes
+    name = next((lk.name for lk in drugs if lk.id in top.drug_ids), drugs[0].name if drugs else "")
     for k in ("contraindications", "adverse_reactions", "interactions", "dosage", "indications"):
         if k not in ev.sections and k != top.section and len(d.follow) < 2:
             d.follow.append(t(lang, f"What are the {sec_title(k, 'en').lower()} of {name}?",
                               f"{name}的{sec_title(k, 'zh')}是什么？"))
-    return d.finish("answered", body + note)
+    return d.finish("answered", body + note + pairs)
 
 
 def _populations(ret: Retrieval, d: Draft, label_src: list[Source], top: Source | None

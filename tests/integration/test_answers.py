@@ -366,6 +366,8 @@ def test_a_question_about_one_drug_beside_one_already_taken_answers_it_and_check
     want = next(c for c in ref.citations if c.source == "label")
     assert (first.doc_id, first.section, first.quote) == (want.doc_id, want.section, want.quote)
     assert ans.interaction_checks and all(c.severity or not c.recorded for c in ans.interaction_checks)
+    assert ans.answer.index("According to the label") < ans.answer.index(ans.interaction_checks[0].text)
+    assert not any(w in f.lower() for f in ans.follow_up_questions for w in ("metformin", "warfarin"))
     assert "safe" not in " ".join(c.text for c in ans.interaction_checks).lower().replace("not mean the combination "
                                                                                         "is safe", "")
 
