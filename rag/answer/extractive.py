@@ -37,13 +37,12 @@ def sec_title(key: str | None, lang: str) -> str:
 def build(ret: Retrieval) -> Answer:
     ev = ret.evidence
     d = Draft(ev)
+    label_src = [s for s in ev.sources if s.kind == "label"]
     if ev.intent == "interaction":
-        label_src = [s for s in ev.sources if s.kind == "label"]
         top = next((s for s in label_src if s.population is None), None)
         ans = build_interactions(ret, d, lambda: _populations(ret, d, label_src, top)[1].strip())
         if ans is not None:
             return ans
-    label_src = [s for s in ev.sources if s.kind == "label"]
     graph_src = [s for s in ev.sources if s.kind == "graph"]
     if label_src:
         return _label_answer(ret, d, label_src, graph_src)

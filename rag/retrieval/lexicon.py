@@ -16,9 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from rag.core.frequency import zh_freq as _zh_freq
-from rag.core.frequency import zh_zipf, zipf
-
-__all__ = ["zh_zipf", "zipf"]  # re-exported: the linker reads them from here
+from rag.core.frequency import zipf
 
 COMMON = 2.5
 VERY_COMMON = 3.5

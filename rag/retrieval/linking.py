@@ -18,6 +18,7 @@ from pathlib import Path
 from rapidfuzz import distance, process
 
 from kb_loaders.names import APPROVAL_NUMBER, FORM_WORDS, SALT_WORDS, approval_number, base_name, has_cjk, norm_name
+from rag.core.frequency import zh_zipf, zipf
 from rag.core.text import to_simplified
 from rag.core.types import LinkedEntity
 from rag.retrieval.context import populations
@@ -30,8 +31,6 @@ from rag.retrieval.lexicon import (
     is_ordinary_form,
     is_rare,
     is_typo_of_common,
-    zh_zipf,
-    zipf,
 )
 
 log = logging.getLogger(__name__)

@@ -136,7 +136,8 @@ class Retriever:
         probs = rx = None
         if self.classifier is not None:
             tails = [mask_mentions(t, lr) for t in addressed_tails(question)] if self.requests is not None else []
-            # one forward pass for retrieval, routing and the request check
+            # one forward pass for retrieval, routing and the request check (and one more for the question the
+            # router reads when it left out clauses about a drug already taken)
             batch = self.embedder.embed_queries([question, whole, *tails])
             vecs[question] = batch[0].tolist()
             intent_vec = batch[1] if masked == whole else self.embedder.embed_queries([masked])[0]
@@ -158,10 +159,7 @@ class Retriever:
             return res  # nothing is retrieved for a request the answer policy refuses
         sources: list[Source] = []
         if rt.intent == "interaction" and len(groups) >= 2:
-            res.pairs = check_pairs(self.g, self.v, groups, self.graph_source, self.label_source)
-            for rec in res.pairs:
-                sources += rec.edges + rec.label_sources
-            ev.interaction_pairs = [rec.ids for rec in res.pairs]
+            sources += self._check_pairs(res, groups)
             if one_subject and asks_which_drugs(masked):  # "I'm on atorvastatin; what does X interact with?": the
                 res.listing = True  # pair, then X's own recorded interactions
                 sources += interactions_of_one(self.g, subject[0], self.graph_source)
@@ -190,15 +188,18 @@ class Retriever:
         sources += self._graph_facts(lr, rt, bool(labelled))
         if rt.intent != "interaction" and len(groups) >= 2:  # a question about one drug beside others the asker
             # takes: every pair is still checked, after the answer's own passages
-            res.pairs = check_pairs(self.g, self.v, groups, self.graph_source, self.label_source)
-            for rec in res.pairs:
-                sources += rec.edges + rec.label_sources
-            ev.interaction_pairs = [rec.ids for rec in res.pairs]
+            sources += self._check_pairs(res, groups)
         for i, s in enumerate(sources, 1):
             s.sid = f"S{i}"
         ev.sources = sources
         ev.retrieved_labels = list(dict.fromkeys([*(s.doc_id for s in sources if s.kind == "label"), *other_labels]))
         return res
+
+    def _check_pairs(self, res: Retrieval, groups: list[list[Link]]) -> list[Source]:
+        """Check every pair of the question's drugs into `res`; their graph edges and label sentences as sources."""
+        res.pairs = check_pairs(self.g, self.v, groups, self.graph_source, self.label_source)
+        res.evidence.interaction_pairs = [rec.ids for rec in res.pairs]
+        return [s for rec in res.pairs for s in rec.edges + rec.label_sources]
 
     @staticmethod
     def _passage_topics(res: Retrieval, hits: Sequence[Hit]) -> list[str]:
@@ -235,11 +236,10 @@ class Retriever:
         ev = Evidence(question=question, language=detect_language(question), intent="interaction",
                       sections=["interactions"], linked=[lk.entity() for lk in links])
         res = Retrieval(ev, LinkResult(links, []), rt)
-        res.pairs = check_pairs(self.g, self.v, group_by_mention(links), self.graph_source, self.label_source)
-        sources = [s for rec in res.pairs for s in rec.edges + rec.label_sources]
+        sources = self._check_pairs(res, group_by_mention(links))
         for i, s in enumerate(sources, 1):
             s.sid = f"S{i}"
-        ev.sources, ev.interaction_pairs = sources, [rec.ids for rec in res.pairs]
+        ev.sources = sources
         ev.retrieved_labels = list(dict.fromkeys(s.doc_id for s in sources if s.kind == "label"))
         return res
 
