@@ -418,34 +418,8 @@ def route(question: str, n_drugs: int = 0, n_diseases: int = 0, probs: dict[str,
         p = max(fused.values(), default=0.0)
         return Route("substance", list(SECTIONS["substance"]), fused, section_prior({**fused, "substance": 1.0}),
                      p, True)
-    cued = [k for k in ranked if k in found and k != "interaction" and k not in POPULATION_INTENT.values()]
-    if top == "interaction" and "interaction" not in found and (
-            context or (cued and fused[top] < POPULATION_UNSAID)):
-        # one drug and the patient's own condition ("stage 4 kidney disease - should I stay away from X?"), or one
-        # drug, an unsure classifier and an exact word for another intent ("X with beer?": alcohol is a warning):
-        # the question is about the drug and that, not which other drugs interact with it
-        top = cued[0] if cued else next((k for k in ranked if k != "interaction"), top)
     given = {POPULATION_INTENT[k] for k in context if k in POPULATION_INTENT}
-    if top in POPULATION_INTENT.values() and top not in given and top not in found and (
-            fused[top] < POPULATION_UNSAID or cued):
-        # a population intent with no word for that population gives way when it is unsure ("naproxen and
-        # alcohol" → lactation 0.4) or when another intent has an exact word ("ibuprofen with milk?": dosage)
-        rest = [k for k in ranked if k not in POPULATION_INTENT.values()
-                and (k != "interaction" or "interaction" in found or not context)]  # the patient's condition and
-        # one drug ("我有肝硬化，能吃X吗"): not a drug-pair question
-        top = next((k for k in rest if k in found), rest[0] if rest else top)
-    if context and top not in given and top not in found and cued:
-        # the patient's condition pulls the classifier towards safety ("I have kidney disease, how much X can I
-        # take?" → contraindications); an exact word for what is asked says what the question is about
-        top = cued[0]
-    if top not in found and top not in given and cued and fused[top] < POPULATION_UNSAID:
-        # an unsure classifier and an exact word for another intent ("X用多了会怎么样": "what happens" read as what
-        # it is for, 0.38; 用多了 is an overdose): the word says what is asked
-        top = cued[0]
-    if top == "overdosage" and "overdosage" not in found and "dosage" in found:
-        # the classifier reads any "dose" question near an overdose one; without an overdose word, an exact dosage
-        # cue decides ("I missed a dose of X, what should I do?", "do I double up after a missed dose?")
-        top = "dosage"
+    top = _worded_intent(top, fused, ranked, found, given, bool(context))
     if top in given:
         asked = next((k for k in ranked if k not in POPULATION_INTENT.values()), None)
         if asked is not None and (fused[asked] >= ASKED_MIN or asked in found):  # an exact cue says what is asked
@@ -454,6 +428,40 @@ def route(question: str, n_drugs: int = 0, n_diseases: int = 0, probs: dict[str,
     if conf < MIN_CONFIDENCE:
         return Route("general", [], fused, prior, conf, True)
     return Route(top, list(SECTIONS.get(top, [])), fused, prior, conf, True)
+
+
+def _worded_intent(top: str, fused: dict[str, float], ranked: list[str], found: list[str], given: set[str],
+                   context: bool) -> str:
+    """The classifier's top intent, unless the question has no word for it and it is pulled or unsure, where an
+    exact cue word for another intent says what is asked. The cases this one rule covers:
+    - a one-drug "interaction" with the patient's condition ("stage 4 kidney disease - should I stay away from X?")
+      or an unsure one beside another cue ("X with beer?": alcohol is a warning);
+    - a population intent for a population the question does not name, unsure ("naproxen and alcohol" → lactation
+      0.4) or beside another cue ("ibuprofen with milk?": dosage);
+    - the patient's condition pulling the classifier towards safety ("I have kidney disease, how much X can I take?"
+      → contraindications);
+    - any unsure intent beside another cue ("X用多了会怎么样": "what happens" read as what it is for, 0.38);
+    - "overdosage" beside a dosage word and no overdose word ("I missed a dose of X, what should I do?").
+    Without a cue word, a one-drug interaction read with a patient's condition gives way to the next intent, and an
+    unsure population intent to the next that is no population (nor a drug pair, with a condition given)."""
+    populations = set(POPULATION_INTENT.values())
+    cued = [k for k in ranked if k in found and k != "interaction" and k not in populations]
+    for _ in range(2):  # a second look at the intent a cue-less interaction gave way to
+        if top in found or top in given:
+            return top
+        if cued and (fused[top] < POPULATION_UNSAID or context or top in populations):
+            return cued[0]
+        if top == "overdosage" and "dosage" in found:
+            return "dosage"
+        if top == "interaction" and context:
+            top = next((k for k in ranked if k != "interaction"), top)
+            continue
+        if top in populations and fused[top] < POPULATION_UNSAID:
+            rest = [k for k in ranked if k not in populations and (k != "interaction" or "interaction" in found
+                                                                     or not context)]
+            return next((k for k in rest if k in found), rest[0] if rest else top)
+        return top
+    return top
 
 
 def _normalise(d: dict[str, float]) -> dict[str, float]:

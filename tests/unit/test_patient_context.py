@@ -470,3 +470,14 @@ def test_shorthand_and_plain_words_for_overdose_storage_mechanism_and_older_pati
 ])
 def test_a_drug_named_as_already_taken_is_background(text, mentions, taken):
     assert background_mentions(text, mentions) == taken
+
+
+def test_the_broad_take_with_cue_is_no_drug_pair_beside_a_food_word() -> None:
+    # "can I take my prescribed X with milk?" (measured, fused with the cue bonus: lactation 0.50, interaction 0.25,
+    # dosage 0.22; cues: the broad "take … with" interaction cue and the dosage food cue): one drug and a food is
+    # how to take it, not a drug pair, though interaction ranks above dosage
+    probs = {"lactation": 0.845, "interaction": 0.075, "dosage": 0.017, "pregnancy": 0.037}
+    assert route("short one can i take my prescribed X with milk", n_drugs=1, probs=probs).intent == "dosage"
+    # the overdose guess beside a dose word and no overdose word is a dosage question
+    assert route("I missed a dose of X, what should I do?", n_drugs=1,
+                 probs={"overdosage": 0.6, "dosage": 0.3, "warnings": 0.1}).intent == "dosage"
