@@ -34,16 +34,16 @@ def sources() -> list[Path]:
     return [f for f in files if f.exists()]
 
 
-def held_aside_ids() -> set[str]:
-    """Ids of every question in a test set (held-aside halves, heldout, QiZhen, rx_probe13): the same question can be
+def held_aside_rows() -> list[dict[str, object]]:
+    """Every question of a test set (held-aside halves, heldout, QiZhen, rx_probe13): the same question can be
     generated into a tuning half of one probe and the held-aside half of another; it then stays out."""
-    ids: set[str] = set()
-    for f in SRC.glob("*.jsonl"):
+    rows: list[dict[str, object]] = []
+    for f in sorted(SRC.glob("*.jsonl")):
         for ln in f.read_text(encoding="utf-8").splitlines():
             row = json.loads(ln)
             if "held_aside" in row.get("tags", []) or f.stem in {"heldout", "rx_probe13"} or "qizhen" in f.stem:
-                ids.add(row["id"])
-    return ids
+                rows.append(row)
+    return rows
 
 
 def main() -> None:
@@ -53,8 +53,10 @@ def main() -> None:
 
     linker = DrugService().retriever.linker
     out: list[dict[str, object]] = []
-    seen: set[str] = set()
-    aside = held_aside_ids()
+    held = held_aside_rows()
+    aside = {str(r["id"]) for r in held}
+    # nor a tuning question whose masked text is a test question's ("what is X used for" filled with another drug)
+    seen = {mask_mentions(str(r["question"]), linker.link(str(r["question"]))) for r in held}
     for f in sources():
         rows = [json.loads(ln) for ln in f.read_text(encoding="utf-8").splitlines() if ln.strip()]
         kept = [r for r in rows if r["id"] not in aside]  # held-aside rows are in `aside` too

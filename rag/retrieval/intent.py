@@ -204,12 +204,16 @@ class RequestClassifier:
 
     Besides the frames it learns from labelled examples (rag/data/prescription_examples.jsonl, built by
     eval/build_rx_examples.py): the tuning halves of the project's own prescription probes, label probes and dev set,
-    2,359 masked questions, 432 of them requests, each with the tails the service would score. Frames are a narrow
+    2,472 masked questions, 556 of them requests, each with the tails the service would score. Frames are a narrow
     generator; people's requests are not. With them (2026-12-07; service level, exact cues included): the held-aside
     halves of rx probes 1-12 and 14 answered 1 of 323 requests and refused 1 of 303 reports (rx probes 1-12 before:
     1 of 296 and 2 of 271), the held-out set 2 of 96 and 1 of 96 (before: 4 and 0), rx_probe13 (a test set written
     by a helper, never learnt from) 1 of 70 and 0 of 70 (before: 2 and 1); no ordinary question of the label probes'
-    held-aside halves was refused. The held-aside halves, the held-out set and rx_probe13 are never read."""
+    held-aside halves was refused. The held-aside halves, the held-out set and rx_probe13 are never read, and a tuning
+    question whose masked text is also a test question's (a label probe's phrasing filled with another drug in the
+    other half) is left out: until 2026-12-07 such twins were learnt, and hid two false refusals of ordinary questions
+    ("这个药X能跟别的药一块吃不 我还吃着降压的": the medicines already taken read as a request, 0.48), which the
+    frames with medicines already taken (slot {meds}) now cover."""
 
     NGRAMS = (1, 4)
 
