@@ -47,7 +47,7 @@ POPULATIONS: tuple[Population, ...] = (
                                        r"(?<!bottle )feeding (?:my|our|the|a|her) (?:(?:new)?born|baby|infant|"
                                        r"little one|\d+[- ]?(?:weeks?|wks?|months?|mos?|days?)[- ]old)"
                                        r"|\bnurses? (?:my|the|our|her|a) (?:baby|infant|newborn)"
-                                       r"|哺乳|喂奶|母乳|奶水|月子|产后", _I),
+                                       r"|哺乳|喂奶|母乳|奶水|月子|产后|背奶|吸奶|挤奶|泵奶", _I),
                "lactation breastfeeding nursing mothers human milk",
                # "breast" alone is breast cancer in half the oncology labels
                re.compile(r"breast[- ]?(?:feed|fed|milk)|lactat|nursing (?:mothers?|women|infants?)|human milk|"
@@ -63,10 +63,12 @@ POPULATIONS: tuple[Population, ...] = (
                re.compile(r"pediatric|paediatric|child(?![- ]?pugh)|infant|adolescent|儿童|小儿", _I), "children",
                "儿童"),
     Population("elderly", re.compile(r"\b(elderly|seniors?|geriatric|geris?|grand(ma|pa|mother|father|parents?)|"
+                                     r"gran|granny|grandad|granddad|gramps|nana|nan(?='?s\b|\s+(?:is|takes|has|was))|"
                                      r"pensioners?|retirees?|aged care|"
                                      r"over (?:6[5-9]|[7-9]\d)(?!\s*(?:%|mg|mcg|µg|g\b|kg|lbs?|pounds?|ml|units?|mmhg|"
                                      r"bpm|beats|days?|hours?|minutes?|times|tablets?|pills?|percent|[.,]\d))|"
-                                     r"old(er)? (man|woman|people|person|patients?|adults?))\b|"
+                                     r"old(er)? (man|woman|men|women|people|person|patients?|adults?|folks?|ladies|"
+                                     r"lady|gentlem[ae]n))\b|"
                                      r"老人|老年|高龄|上了年纪|年纪大|岁数大|老爷子|老太太|老大爷|老奶奶|爷爷|奶奶|外公|外婆|"
                                      r"姥姥|姥爷", _I),
                "geriatric elderly older patients dose",

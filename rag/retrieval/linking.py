@@ -122,6 +122,8 @@ class LinkResult:
     links: list[Link]
     unlinked: list[str]  # name-like words of the question that matched nothing (an unknown drug)
     suggestions: list[str] = field(default_factory=list)  # close drug names for misspelt or unknown words
+    misspelt: list[str] = field(default_factory=list)  # the words of the question those names were close to: names
+    # too ("Drug: nlutamide" — flutamide or nilutamide?), masked like one (rag.retrieval.retriever.mask_mentions)
 
     @property
     def drugs(self) -> list[Link]:
@@ -337,13 +339,14 @@ class EntityLinker:
                 i += 1
         unlinked: list[str] = codes
         suggestions: list[str] = []
+        misspelt: list[str] = []
 
         def drop(found: list[Link]) -> None:  # an exact one-word name that a misspelt longer name contains
             gone = {(lk.type, lk.id) for lk in found}
             links[:] = [lk for lk in links if (lk.type, lk.id) not in gone]
             seen.difference_update(gone)
 
-        for w in self._fuzzy_pass(words, left, add, suggestions, single, drop):
+        for w in self._fuzzy_pass(words, left, add, suggestions, single, drop, misspelt):
             unlinked.append(w)
         if links and has_cjk(q):
             marked = simple.lower()  # each linked name as \x00: what the unknown-partner rules read around
@@ -364,7 +367,8 @@ class EntityLinker:
                 unlinked.remove(u)
             else:
                 suggestions.extend(close)
-        return LinkResult(links, unlinked, list(dict.fromkeys(suggestions))[:3])
+        return LinkResult(links, unlinked, list(dict.fromkeys(suggestions))[:3],
+                          [w for w in dict.fromkeys(misspelt) if w not in unlinked])
 
     def _zh_longer_slip(self, part: str, i: int, n: int, floor: int) -> tuple[int, int, str] | None:
         """(start, end, key) when the exact drug name part[i:i+n] is the inside of a longer drug name typed with one
@@ -480,7 +484,8 @@ class EntityLinker:
 
     def _fuzzy_pass(self, words: list[str], left: list[int], add: Callable[[list[Link]], None],
                     suggestions: list[str], single: dict[int, list[Link]] | None = None,
-                    drop: Callable[[list[Link]], None] | None = None) -> list[str]:
+                    drop: Callable[[list[Link]], None] | None = None,
+                    misspelt: list[str] | None = None) -> list[str]:
         """Link confident misspellings among the leftover words; return the name-like words that stay unknown.
         A multi-word span may take in a word that alone is an exact one-word name (`single`): "silver sulfadiazne"
         is silver sulfadiazine, and the exact "silver" link is dropped for it."""
@@ -515,6 +520,8 @@ class EntityLinker:
                         break
                     if n == 1:
                         suggestions.extend(close)
+                        if close and misspelt is not None:
+                            misspelt.append(gram)
                 if done:
                     break
             if not done and i not in used:

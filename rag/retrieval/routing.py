@@ -69,7 +69,8 @@ _RULES: list[tuple[str, str, list[str]]] = [
         "contraindications",
         r"contraindicat|who should not|should not (take|use)|must not|not be (used|taken)|can't take|"
         r"never be (?:used|taken|given)|should never (?:take|use|be)|"
-        r"cannot take|off[- ]limits?|\bCIs?\b|(?:not|n't) (?:supposed|meant|allowed) to (?:take|use|be on)|"
+        r"cannot take|(?:can'?t|cannot|can not|must never) be (?:given|used|taken|prescribed)|off[- ]limits?|"
+        r"\bCIs?\b|(?:not|n't) (?:supposed|meant|allowed) to (?:take|use|be on)|"
         r"\bwho (?:must|should|needs? to|has to) avoid|shouldn'?t (?:take|use|be on)|"
         r"禁忌|不能(用|吃|服|碰)|碰不得|不宜|禁用|哪些人不",
         ["contraindications", "warnings", "boxed_warning"],
@@ -334,8 +335,22 @@ class Route:
     soft: bool = False  # from the classifier: the prior ranks passages; from cues alone: the sections filter them
 
 
+# the masked question has no punctuation left (kb_loaders.names.norm_name: "can't" → "can t"); the cue phrases are
+# written with their apostrophes ("can'?t take", "shouldn'?t", "what's in", "it'?s for"), so the contractions are
+# joined again before any cue is matched (measured: no cue with an apostrophe ever matched a masked question)
+_NOT_T = re.compile(r"\b(can|don|doesn|isn|aren|wasn|weren|shouldn|couldn|wouldn|won|mustn|didn|hasn|haven|hadn|"
+                    r"needn|ain) t\b", re.I)
+_PRONOUN_S = re.compile(r"\b(i|you|we|they|he|she|it|that|what|who|there|where|how) (m|re|ve|ll|d|s)\b", re.I)
+
+
+def cue_text(question: str) -> str:
+    """The masked question with its contractions joined again ("who can t take X" → "who can't take X")."""
+    return _PRONOUN_S.sub(r"\1'\2", _NOT_T.sub(r"\1't", question))
+
+
 def cues(question: str) -> list[str]:
     """Intents whose exact cue phrases occur in the (masked) question, in rule order."""
+    question = cue_text(question)
     return [name for name, rx, _ in _COMPILED if rx.search(question)]
 
 
@@ -366,7 +381,7 @@ _WHICH_DRUGS = re.compile(r"\b(?:which|what|any)\s+(?:other\s+)?(?:drugs|meds|me
 
 def asks_which_drugs(question: str) -> bool:
     """The question asks which drugs interact with one ("what medicines does X interact with?", "X和哪些药相互作用")."""
-    return bool(_WHICH_DRUGS.search(question))
+    return bool(_WHICH_DRUGS.search(cue_text(question)))
 
 
 def route(question: str, n_drugs: int = 0, n_diseases: int = 0, probs: dict[str, float] | None = None,
@@ -377,6 +392,7 @@ def route(question: str, n_drugs: int = 0, n_diseases: int = 0, probs: dict[str,
     a prescription (None: exact cues only); `context` the population keys the question gives; `one_subject`: of two
     or more drugs, all but one are named as already taken (rag.retrieval.context.background_mentions)."""
     raw = question if text is None else text
+    question = cue_text(question)
     for name, rule in _EXACT:
         if rule(raw):
             return Route(name, [], {name: 1.0}, {}, 1.0)

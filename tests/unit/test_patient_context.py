@@ -481,3 +481,43 @@ def test_the_broad_take_with_cue_is_no_drug_pair_beside_a_food_word() -> None:
     # the overdose guess beside a dose word and no overdose word is a dosage question
     assert route("I missed a dose of X, what should I do?", n_drugs=1,
                  probs={"overdosage": 0.6, "dosage": 0.3, "warnings": 0.1}).intent == "dosage"
+
+
+@pytest.mark.parametrize(("masked", "intent"), [
+    ("who can t take X", "contraindications"),  # the masked question has no apostrophes left
+    ("X who shouldn t take it", "contraindications"),
+    ("which conditions mean you absolutely can t be given it X", "contraindications"),
+    ("what s in X", "ingredients"),
+    ("what it s for X", "indications"),
+])
+def test_cue_phrases_with_apostrophes_match_the_masked_question(masked: str, intent: str) -> None:
+    assert intent in cues(masked)
+
+
+@pytest.mark.parametrize(("text", "key"), [
+    ("Nan's 91 and on nine tablets a day, is X one older folks shouldn't take?", "elderly"),
+    ("my gran is on X", "elderly"),
+    ("is X ok for older ladies", "elderly"),
+    ("在背奶的宝妈，X一天吃多少", "lactation"),  # pumping at work
+    ("吸奶期间能用X吗", "lactation"),
+])
+def test_more_words_for_older_people_and_pumping_mothers(text: str, key: str) -> None:
+    assert key in populations(text)
+
+
+def test_nan_and_naan_are_not_grandmothers() -> None:
+    assert populations("nan values in my data with X") == [] and populations("naan bread with X") == []
+
+
+def test_a_misspelt_name_with_suggestions_is_masked_only_when_no_drug_is_known() -> None:
+    from rag.retrieval.linking import Link, LinkResult
+    from rag.retrieval.retriever import mask_mentions
+
+    # "Drug: nlutamide" (flutamide or nilutamide?) read as an order form with the word left in: 0.48, refused;
+    # masked as a name, 0.11 (the request classifier reads the masked question)
+    alone = LinkResult([], [], ["Flutamide", "Nilutamide"], ["nlutamide"])
+    assert mask_mentions("Option 2: Dosage & how to take. Drug: nlutamide", alone) == \
+        "option 2 dosage how to take drug X"
+    known = Link(type="Drug", id="d1", name="Naproxen", matched="naproxen")
+    beside = LinkResult([known], [], ["Flutamide"], ["sideefects"])
+    assert mask_mentions("naproxen sideefects", beside) == "X sideefects"
