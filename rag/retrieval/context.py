@@ -52,7 +52,7 @@ POPULATIONS: tuple[Population, ...] = (
                # "breast" alone is breast cancer in half the oncology labels
                re.compile(r"breast[- ]?(?:feed|fed|milk)|lactat|nursing (?:mothers?|women|infants?)|human milk|"
                           r"哺乳|乳汁", _I), "breastfeeding", "哺乳期"),
-    Population("child", re.compile(r"\b(child|children|kids?|son|daughter|toddler|infants?|baby|babies|newborns?|"
+    Population("child", re.compile(r"\b(child|children|kids?|sons?|daughters?|toddlers?|infants?|baby|babies|newborns?|"
                                    r"teen\w*|pediatric|paediatric|preemies?|little ones?|kiddos?|"
                                    r"grand(?:sons?|daughters?|child(?:ren)?|kids?)|"
                                    r"neonat\w*|adolescents?|little (?:girl|boy)s?|preschoolers?|schoolchild(?:ren)?)\b|"

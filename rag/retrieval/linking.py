@@ -77,7 +77,7 @@ _ZH_PARTNER = (
 _UNIT_WORDS = frozenset("mg ml mcg ug kg iu bid tid qid qd qod prn hs am pm tab tabs cap caps".split())
 _ZH_RUN = re.compile(r"(?<![\u4e00-\u9fff])[\u4e00-\u9fff]{2,8}(?![\u4e00-\u9fff])")  # a whole run: longer is a clause
 _ZH_NOT_A_DRUG = re.compile(
-    r"药|酒|茶|咖啡|奶|果|汁|饭|食|菜|肉|蛋|水|饮料|烟|我|你|他|她|它|别的|其他|什么|哪|"
+    r"药|酒|茶|咖啡|奶|果|汁|饭|食|菜|肉|蛋|水|饮料|烟|我|你|他|她|它|别的|其他|什么|哪|啥|任何|所有|一切|谁|咋|"
     r"剂量|用量|用法|方法|时间|次数|疗程|多少|多久|怎么|"
     # supplements, herbs and other things taken beside a drug (rag.retrieval.context.SUBSTANCES)
     r"保健|补品|补剂|营养|维生素|鱼油|钙片|草药|人参|银杏|褪黑素|偏方|烟|柚"
@@ -655,8 +655,11 @@ def load_zh_en(path: Path | None = None) -> dict[str, str]:
 
 
 def load_brands(path: Path | None = None) -> dict[str, str]:
-    """Common brand → generic names (rag/data/en_brand_names.tsv) for brands no bundled label carries; the linker
-    reads them like the zh→en table: the brand reaches the generic's id, not the other way round."""
-    p = path or DATA / "en_brand_names.tsv"
-    lines = [ln for ln in p.read_text(encoding="utf-8").splitlines() if ln and not ln.startswith("#")]
-    return {r["brand"]: r["en"] for r in csv.DictReader(lines, delimiter="\t")}
+    """Common brand → generic names for brands no bundled label, insert or KG node carries (rag/data/
+    en_brand_names.tsv, zh_brand_names.tsv; `path`: one such file); the linker reads them like the zh→en table: the
+    brand reaches the generic's id, not the other way round."""
+    out: dict[str, str] = {}
+    for p in [path] if path else [DATA / "en_brand_names.tsv", DATA / "zh_brand_names.tsv"]:
+        lines = [ln for ln in p.read_text(encoding="utf-8").splitlines() if ln and not ln.startswith("#")]
+        out.update({r["brand"]: r["en"] for r in csv.DictReader(lines, delimiter="\t")})
+    return out

@@ -500,6 +500,7 @@ def test_cue_phrases_with_apostrophes_match_the_masked_question(masked: str, int
     ("is X ok for older ladies", "elderly"),
     ("在背奶的宝妈，X一天吃多少", "lactation"),  # pumping at work
     ("吸奶期间能用X吗", "lactation"),
+    ("X and toddlers: what precautions should parents know?", "child"),  # a plural
 ])
 def test_more_words_for_older_people_and_pumping_mothers(text: str, key: str) -> None:
     assert key in populations(text)
@@ -521,3 +522,27 @@ def test_a_misspelt_name_with_suggestions_is_masked_only_when_no_drug_is_known()
     known = Link(type="Drug", id="d1", name="Naproxen", matched="naproxen")
     beside = LinkResult([known], [], ["Flutamide"], ["sideefects"])
     assert mask_mentions("naproxen sideefects", beside) == "X sideefects"
+
+
+@pytest.mark.parametrize("q", ["我以为萘普生跟啥都能一块儿吃，其实有哪些要避开？", "萘普生跟任何东西都能一起吃吗",
+                               "萘普生和所有药都不冲突吗"])
+def test_anything_joined_to_a_known_drug_is_no_unknown_drug(q: str) -> None:
+    # "跟啥都能一块儿吃" (goes with anything): 啥都 was taken for an unknown partner drug, and the question about
+    # mecamylamine's interactions answered "no drug 啥都 in the knowledge base"
+    lk = EntityLinker([("naproxen", "Naproxen")], [], {"naproxen": ["n-1"]}, zh_en={"萘普生": "naproxen"})
+    assert lk.link(q).unlinked == []
+
+
+def test_a_chinese_brand_name_reaches_its_generic() -> None:
+    from rag.retrieval.linking import load_brands, load_zh_en
+
+    brands = load_brands()
+    assert brands["络活喜"] == "amlodipine" and brands["波立维"] == "clopidogrel"
+    assert brands["tylenol"] == "acetaminophen"
+    assert "安定" not in brands and "可定" not in brands  # ordinary words too ("情绪安定", "可定期")
+    lk = EntityLinker([("amlodipine", "Amlodipine"), ("clopidogrel", "Clopidogrel"), ("aspirin", "Aspirin")], [],
+                      {"amlodipine": ["a-1"], "clopidogrel": ["c-1"], "aspirin": ["s-1"]},
+                      {**brands, **load_zh_en()})
+    assert [x.id for x in lk.link("医生开的“络活喜”是什么成分？").drugs] == ["amlodipine"]
+    lr = lk.link("波立维和阿司匹林能一起吃吗")
+    assert {x.id for x in lr.drugs} == {"clopidogrel", "aspirin"} and lr.unlinked == []
