@@ -72,7 +72,7 @@ _RULES: list[tuple[str, str, list[str]]] = [
         r"cannot take|(?:can'?t|cannot|can not|must never) be (?:given|used|taken|prescribed)|off[- ]limits?|"
         r"\bCIs?\b|(?:not|n't) (?:supposed|meant|allowed) to (?:take|use|be on)|"
         r"\bwho (?:must|should|needs? to|has to) avoid|shouldn'?t (?:take|use|be on)|"
-        r"禁忌|不能(用|吃|服|碰)|碰不得|不宜|禁用|哪些人不",
+        r"禁忌|不能(使?用|吃|服|碰)|不(?:可|得)使?用|碰不得|不宜|禁用|哪些人不",
         ["contraindications", "warnings", "boxed_warning"],
     ),
     # a population question ("can my 10-year-old be given X?", "还在喂母乳，X能吃吗") asks whether the drug may be used
@@ -375,6 +375,22 @@ _PERMISSION = re.compile(r"\b(?:can|could|may|should|shall)\s+(?:i|he|she|we|the
                          r"\b(?:ok|okay|safe|alright|fine)\s+(?:to|for)\s+(?:take|use|me|him|her|them|my)\b|"
                          r"能(?:不能)?(?:吃|用|服|喝|打)|可以(?:吃|用|服|喝|打)|可不可以|能否|行不行|安全吗|要紧吗|"
                          r"有没有问题", re.I)
+# "how many mg of X can I take in one day", "X一天最多能吃多少": "can I take" inside a question of how much, how often
+# or when asks the dose, not whether the drug may be taken beside another
+_HOW_MUCH_BEFORE = re.compile(r"\bhow (?:much|many|often|long|soon|frequently)\b|\bwhat (?:dose|amount|strength)\b|"
+                              r"\bwhen\b|\bmax(?:imum)?\b|多少|几[片粒次颗天]|多久|最多|多大量", re.I)
+
+
+def asks_permission(question: str) -> bool:
+    """Whether the (masked) question asks if the drug may be taken at all ("I'm on warfarin. Can I take X?"), not how
+    much of it ("how many mg of X can I take in one day — already on omeprazole")."""
+    for m in _PERMISSION.finditer(question):
+        before = question[:m.start()].split()[-8:]  # the masked question has no clause marks left: its last words
+        if not _HOW_MUCH_BEFORE.search(" ".join(before)) and not _HOW_MUCH_BEFORE.search(question[m.end():][:12]):
+            return True
+    return False
+
+
 _WHICH_DRUGS = re.compile(r"\b(?:which|what|any)\s+(?:other\s+)?(?:drugs|meds|medications|medicines|pills)\b|"
                           r"(?:哪些|什么|啥|别的|其他)(?:其他|别的)?药", re.I)
 
@@ -415,9 +431,15 @@ def route(question: str, n_drugs: int = 0, n_diseases: int = 0, probs: dict[str,
     ranked = sorted(fused, key=lambda k: -fused[k])
     top = ranked[0] if ranked else "general"
     prior = section_prior(fused)
-    if n_drugs >= 2 and not (one_subject and top != "interaction" and "interaction" not in found
-                             and not _PAIR_WORDS.search(raw) and not _PERMISSION.search(question)
-                             and fused[top] >= POPULATION_UNSAID):
+    pair_asked = "interaction" in found or bool(_PAIR_WORDS.search(raw)) or asks_permission(question)
+    if one_subject and top == "interaction" and not pair_asked:
+        # beside a drug already taken, an unsure or placeholder-pulled "interaction" (0.69 on "我长期服用Z，…哪些情况下
+        # 是绝对不能使用这个药的" with Z read as "其他药") gives way to an exact word for another intent; the pairs are
+        # checked anyway
+        top = next((k for k in ranked if k in found and k != "interaction" and k not in POPULATION_INTENT.values()),
+                   top)
+    if n_drugs >= 2 and not (one_subject and top != "interaction" and not pair_asked
+                             and (fused[top] >= POPULATION_UNSAID or top in found)):
         # several drugs: whether they go together, unless one is the subject of a clear question of another kind and
         # the others are what the asker already takes ("I'm on metformin, what is naproxen used for?"); every pair is
         # checked either way (rag.retrieval.retriever). The classifier read the subject's question alone then, so the

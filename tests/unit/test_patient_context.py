@@ -546,3 +546,27 @@ def test_a_chinese_brand_name_reaches_its_generic() -> None:
     assert [x.id for x in lk.link("医生开的“络活喜”是什么成分？").drugs] == ["amlodipine"]
     lr = lk.link("波立维和阿司匹林能一起吃吗")
     assert {x.id for x in lr.drugs} == {"clopidogrel", "aspirin"} and lr.unlinked == []
+
+
+def test_how_much_can_i_take_asks_the_dose_not_permission_beside_a_drug_taken() -> None:
+    from rag.retrieval.routing import asks_permission
+
+    assert not asks_permission("how many mg of X can i take in one day already on another medicine 20mg daily btw")
+    assert not asks_permission("X一天最多能吃多少")
+    assert asks_permission("i m on another medicine can i take X") and asks_permission("我在吃其他药 能吃X吗")
+    # routed: the dose of X (0.99), the pair still checked by the retriever
+    probs = {"dosage": 0.99, "interaction": 0.005, "adverse_reactions": 0.005}
+    assert route("how many mg of X can I take in one day already on another medicine 20mg daily btw", n_drugs=2,
+                 probs=probs, one_subject=True, text="how many mg of X can I take in one day — already on Z").intent \
+        == "dosage"
+
+
+def test_an_exact_word_beside_a_drug_taken_beats_a_placeholder_pulled_interaction() -> None:
+    # "我长期服用Z，现在准备开始服用X，想请教一下哪些情况下是绝对不能使用这个药的": with Z read as "其他药" the
+    # classifier said interaction (0.51 fused); 不能使用 is a contraindication word and no pair is asked
+    q = "药师您好 我长期服用其他药 现在准备开始服用X 想请教一下哪些情况下是绝对不能使用这个药的"
+    probs = {"interaction": 0.69, "contraindications": 0.17, "dosage": 0.04, "warnings": 0.1}
+    assert route(q, n_drugs=2, probs=probs, one_subject=True, text=q).intent == "contraindications"
+    # asked about the two together, it stays a pair question
+    q2 = "我长期服用其他药 X能一起吃吗 哪些情况下不能使用"
+    assert route(q2, n_drugs=2, probs=probs, one_subject=True, text=q2).intent == "interaction"
