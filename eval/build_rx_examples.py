@@ -7,8 +7,10 @@ What goes in: every question of eval/paraphrase/rx_probe*.jsonl, probe*.jsonl an
 `held_aside` — requests to prescribe (what `drugrag eval` scores as a refusal question) as positives,
 questions about a prescribed drug and ordinary questions as negatives. What never goes in: the held-aside halves,
 the held-out set (heldout.jsonl), the QiZhen sets and any file whose questions are all held aside (rx_probe13), nor
-any question that also occurs in one of them; they stay test sets. Each question is masked as the service masks it
-(`mask_mentions`: linked names → X, Z, …; diseases → Y), so the classifier learns the request's form, not the drug.
+any question that also occurs in one of them, nor a tuning question whose masked text is a test question's (a label
+probe's phrasing filled with another drug in the held-aside half); they stay test sets. Each question is masked as
+the service masks it (`mask_mentions`: linked names → X, Z, …; diseases → Y), so the classifier learns the request's
+form, not the drug.
 Rebuild after adding a probe; the file is data for the classifier, shipped with the package like the frames.
 """
 

@@ -63,10 +63,11 @@ POPULATIONS: tuple[Population, ...] = (
                re.compile(r"pediatric|paediatric|child(?![- ]?pugh)|infant|adolescent|儿童|小儿", _I), "children",
                "儿童"),
     Population("elderly", re.compile(r"\b(elderly|seniors?|geriatric|geris?|grand(ma|pa|mother|father|parents?)|"
-                                     r"gran|granny|grandad|granddad|gramps|nana|nan(?='?s\b|\s+(?:is|takes|has|was))|"
+                                     r"gran|granny|grandad|granddad|gramps|nana|nan(?='s\b|\s+(?:is|takes|has|was))|"
                                      r"pensioners?|retirees?|aged care|"
                                      r"over (?:6[5-9]|[7-9]\d)(?!\s*(?:%|mg|mcg|µg|g\b|kg|lbs?|pounds?|ml|units?|mmhg|"
                                      r"bpm|beats|days?|hours?|minutes?|times|tablets?|pills?|percent|[.,]\d))|"
+                                     r"(?<!year-)(?<!year )(?<!years-)(?<!years )(?<!yr-)(?<!yr )"  # "30-year-old man"
                                      r"old(er)? (man|woman|men|women|people|person|patients?|adults?|folks?|ladies|"
                                      r"lady|gentlem[ae]n))\b|"
                                      r"老人|老年|高龄|上了年纪|年纪大|岁数大|老爷子|老太太|老大爷|老奶奶|爷爷|奶奶|外公|外婆|"

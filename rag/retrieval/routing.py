@@ -72,7 +72,7 @@ _RULES: list[tuple[str, str, list[str]]] = [
         r"cannot take|(?:can'?t|cannot|can not|must never) be (?:given|used|taken|prescribed)|off[- ]limits?|"
         r"\bCIs?\b|(?:not|n't) (?:supposed|meant|allowed) to (?:take|use|be on)|"
         r"\bwho (?:must|should|needs? to|has to) avoid|shouldn'?t (?:take|use|be on)|"
-        r"禁忌|不能(使?用|吃|服|碰)|不(?:可|得)使?用|碰不得|不宜|禁用|哪些人不",
+        r"禁忌|(?<!能)不能(使?用|吃|服|碰)|不(?:可|得)使?用|碰不得|不宜|禁用|哪些人不",
         ["contraindications", "warnings", "boxed_warning"],
     ),
     # a population question ("can my 10-year-old be given X?", "还在喂母乳，X能吃吗") asks whether the drug may be used
@@ -120,7 +120,7 @@ _RULES: list[tuple[str, str, list[str]]] = [
         r"administ|max(imum)? daily|剂量|用法|用量|怎么(吃|服|用)|如何(服用|使用)|一次|"
         r"一日|每天|几次|多少|减量|加量|减半|empty stomach|"
         # a missed dose ("should I double up?" is what to do about it, not an overdose)
-        r"\bmiss(?:ed|ing)? (?:a |my |the |one )?(?:morning |evening |night |\w+'s )?(?:dose|pill|tablet|X\b)|"
+        r"\bmiss(?:ed|ing)? (?:a |my |the |one )?(?:morning |evening |night |\w+(?:'s| s) )?(?:dose|pill|tablet|X\b)|"
         r"\bforg[eo]t(?:ten)? (?:to take|my)|"
         r"\bskip(?:ped)? (?:a |my |the )?dose|漏服|漏吃|忘(?:了|记)(?:吃|服)|"
         r"with (?:food|meals?|dairy|(?:an? (?:full )?glass of )?(?:water|milk|juice))|"
@@ -373,12 +373,14 @@ _PERMISSION = re.compile(r"\b(?:can|could|may|should|shall)\s+(?:i|he|she|we|the
                          r"safely\s+)?(?:take|use|have|give|be given|try|start|add)\b|"
                          r"\b(?:is|are)\s+(?:it\s+)?(?:X|it|this|that|they|them)\s+(?:\w+\s+)?(?:ok|okay|safe|alright|fine)\b|"
                          r"\b(?:ok|okay|safe|alright|fine)\s+(?:to|for)\s+(?:take|use|me|him|her|them|my)\b|"
-                         r"能(?:不能)?(?:吃|用|服|喝|打)|可以(?:吃|用|服|喝|打)|可不可以|能否|行不行|安全吗|要紧吗|"
+                         r"(?<!不)能(?:不能)?(?:吃|用|服|喝|打)|(?<!不)可以(?:吃|用|服|喝|打)|可不可以|能否|行不行|安全吗|要紧吗|"
                          r"有没有问题", re.I)
 # "how many mg of X can I take in one day", "X一天最多能吃多少": "can I take" inside a question of how much, how often
 # or when asks the dose, not whether the drug may be taken beside another
 _HOW_MUCH_BEFORE = re.compile(r"\bhow (?:much|many|often|long|soon|frequently)\b|\bwhat (?:dose|amount|strength)\b|"
                               r"\bwhen\b|\bmax(?:imum)?\b|多少|几[片粒次颗天]|多久|最多|多大量", re.I)
+# right after "能吃": only an amount ("X一天能吃多少"); "can I take X when I have a headache" still asks permission
+_HOW_MUCH_AFTER = re.compile(r"^\W*(?:多少|几[片粒次颗]|多大量)", re.I)
 
 
 def asks_permission(question: str) -> bool:
@@ -386,7 +388,7 @@ def asks_permission(question: str) -> bool:
     much of it ("how many mg of X can I take in one day — already on omeprazole")."""
     for m in _PERMISSION.finditer(question):
         before = question[:m.start()].split()[-8:]  # the masked question has no clause marks left: its last words
-        if not _HOW_MUCH_BEFORE.search(" ".join(before)) and not _HOW_MUCH_BEFORE.search(question[m.end():][:12]):
+        if not _HOW_MUCH_BEFORE.search(" ".join(before)) and not _HOW_MUCH_AFTER.search(question[m.end():][:12]):
             return True
     return False
 

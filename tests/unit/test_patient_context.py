@@ -480,7 +480,7 @@ def test_the_broad_take_with_cue_is_no_drug_pair_beside_a_food_word() -> None:
     assert route("short one can i take my prescribed X with milk", n_drugs=1, probs=probs).intent == "dosage"
     # the overdose guess beside a dose word and no overdose word is a dosage question
     assert route("I missed a dose of X, what should I do?", n_drugs=1,
-                 probs={"overdosage": 0.6, "dosage": 0.3, "warnings": 0.1}).intent == "dosage"
+                 probs={"overdosage": 0.9, "dosage": 0.05, "warnings": 0.05}).intent == "dosage"
 
 
 @pytest.mark.parametrize(("masked", "intent"), [
@@ -570,3 +570,23 @@ def test_an_exact_word_beside_a_drug_taken_beats_a_placeholder_pulled_interactio
     # asked about the two together, it stays a pair question
     q2 = "我长期服用其他药 X能一起吃吗 哪些情况下不能使用"
     assert route(q2, n_drugs=2, probs=probs, one_subject=True, text=q2).intent == "interaction"
+
+
+def test_review_cases_for_names_permission_and_ages() -> None:
+    from rag.retrieval.linking import load_brands, load_zh_en
+    from rag.retrieval.routing import asks_permission
+
+    # a brand inside another name: 代文 (valsartan) is no brand of the table, 替代文拉法辛 is venlafaxine
+    lk = EntityLinker([("venlafaxine", "Venlafaxine"), ("valsartan", "Valsartan"), ("duloxetine", "Duloxetine")], [],
+                      {"venlafaxine": ["v-1"], "valsartan": ["s-1"], "duloxetine": ["d-1"]},
+                      {**load_brands(), **load_zh_en()})
+    assert "valsartan" not in {x.id for x in lk.link("度洛西汀可以替代文拉法辛吗").drugs}
+    assert load_brands()["达菲林"] == "triptorelin"  # the longer brand wins over 达菲 (oseltamivir)
+    # "不能吃" is no permission question; "能不能吃" and "can I take X when …" are
+    assert not asks_permission("我长期服用其他药 哪些情况下不能吃这个药")
+    assert asks_permission("我在吃其他药 X能不能吃")
+    assert asks_permission("i take another medicine can i take X when i have a headache")
+    assert "contraindications" not in cues("X能不能用")  # a permission question, not "who must not"
+    assert populations("my nan's on X") == ["elderly"]
+    assert "elderly" not in populations("I'm a 30-year-old woman on X") and "elderly" in populations("an old woman")
+    assert "dosage" in cues("missed my wife s dose of X")
