@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from kb_loaders.sections import SECTION_TITLES
 from rag.answer.cites import Draft, clean
-from rag.answer.interactions import build_interactions, pair_check
+from rag.answer.interactions import build_interactions, pair_check, pair_sources
 from rag.answer.quotes import best_spans
 from rag.answer.schema import Answer
 from rag.answer.text import CLARIFY_WHO, DOSE_NOTE, distinct_names, t
@@ -58,8 +58,8 @@ def build(ret: Retrieval) -> Answer:
 
 def _label_answer(ret: Retrieval, d: Draft, label_src: list[Source], graph_src: list[Source]) -> Answer:
     ev, lang = ret.evidence, ret.evidence.language
-    paired = {id(s) for rec in ret.pairs for s in rec.edges + rec.label_sources}  # a question about one drug beside
-    # others the asker takes: the pairs are checked after the answer (pair_check), not quoted as its passages
+    paired = pair_sources(ret)  # a question about one drug beside others the asker takes: the pairs are checked
+    # after the answer (pair_check), not quoted as its passages
     label_src = [s for s in label_src if id(s) not in paired]
     graph_src = [s for s in graph_src if id(s) not in paired]
     if not label_src:

@@ -64,6 +64,11 @@ def pair_line(lang: str, a: str, b: str, level: str | None, label_names_it: bool
              f"{a} 与 {b}：知识库中未记录相互作用，但这并不代表联合使用是安全的，请咨询药师。")
 
 
+def pair_sources(ret: Retrieval) -> set[int]:
+    """The ids of the sources the pair check brought (graph edges and label sentences of every pair)."""
+    return {id(s) for rec in ret.pairs for s in rec.edges + rec.label_sources}
+
+
 def pair_check(d: Draft, rec: PairRecord) -> str:
     """Cite one pair's edges and label sentences, record its check, and return its line of the answer."""
     lang = d.ev.language
@@ -91,7 +96,7 @@ def build_interactions(ret: Retrieval, d: Draft, populations: Callable[[], str] 
     parts = [pair_check(d, rec) for rec in ret.pairs]
     if not ret.pairs or ret.listing:  # "which drugs interact with X?": the drug's recorded interactions, then its
         # label passages (after the pairs with what the asker already takes, when the question names that)
-        paired = {id(s) for rec in ret.pairs for s in rec.edges + rec.label_sources}
+        paired = pair_sources(ret)
         rest = [s for s in ev.sources if id(s) not in paired]
         before = len(d.interactions)
         for s in rest:

@@ -399,7 +399,7 @@ _WHICH_DRUGS = re.compile(r"\b(?:which|what|any)\s+(?:other\s+)?(?:drugs|meds|me
 
 def asks_which_drugs(question: str) -> bool:
     """The question asks which drugs interact with one ("what medicines does X interact with?", "X和哪些药相互作用")."""
-    return bool(_WHICH_DRUGS.search(cue_text(question)))
+    return bool(_WHICH_DRUGS.search(question))
 
 
 def route(question: str, n_drugs: int = 0, n_diseases: int = 0, probs: dict[str, float] | None = None,
@@ -438,8 +438,7 @@ def route(question: str, n_drugs: int = 0, n_diseases: int = 0, probs: dict[str,
         # beside a drug already taken, an unsure or placeholder-pulled "interaction" (0.69 on "我长期服用Z，…哪些情况下
         # 是绝对不能使用这个药的" with Z read as "其他药") gives way to an exact word for another intent; the pairs are
         # checked anyway
-        top = next((k for k in ranked if k in found and k != "interaction" and k not in POPULATION_INTENT.values()),
-                   top)
+        top = next(iter(_cued(ranked, found)), top)
     if n_drugs >= 2 and not (one_subject and top != "interaction" and not pair_asked
                              and (fused[top] >= POPULATION_UNSAID or top in found)):
         # several drugs: whether they go together, unless one is the subject of a clear question of another kind and
@@ -470,6 +469,12 @@ def route(question: str, n_drugs: int = 0, n_diseases: int = 0, probs: dict[str,
     return Route(top, list(SECTIONS.get(top, [])), fused, prior, conf, True)
 
 
+def _cued(ranked: list[str], found: list[str]) -> list[str]:
+    """The intents with an exact cue word, in the classifier's order, that can overrule it: no drug pair and no
+    population (those have their own rules)."""
+    return [k for k in ranked if k in found and k != "interaction" and k not in POPULATION_INTENT.values()]
+
+
 def _worded_intent(top: str, fused: dict[str, float], ranked: list[str], found: list[str], given: set[str],
                    context: bool) -> str:
     """The classifier's top intent, unless the question has no word for it and it is pulled or unsure, where an
@@ -485,7 +490,7 @@ def _worded_intent(top: str, fused: dict[str, float], ranked: list[str], found: 
     Without a cue word, a one-drug interaction read with a patient's condition gives way to the next intent, and an
     unsure population intent to the next that is no population (nor a drug pair, with a condition given)."""
     populations = set(POPULATION_INTENT.values())
-    cued = [k for k in ranked if k in found and k != "interaction" and k not in populations]
+    cued = _cued(ranked, found)
     for _ in range(2):  # a second look at the intent a cue-less interaction gave way to
         if top in found or top in given:
             return top
