@@ -76,6 +76,13 @@ def decide(ret: Retrieval, suggest: Suggest | None = None, prefix_candidates: Su
             f"I found no drug named \"{names}\" in the knowledge base, so I can't answer from its label.{also} "
             "Check the spelling, or ask a pharmacist.",
             f"知识库中没有找到“{names}”对应的药品，无法依据说明书回答。{also}请检查名称或咨询药师。"), follow)
+    if not links.links and links.misspelt and links.suggestions:  # "Drug: nlutamide": close to several names, sure of
+        # none — ask which, never guess
+        word, cands = links.misspelt[0], links.suggestions[:3]
+        return done("needs_clarification", t(
+            lang, f"I found no drug named \"{word}\". Did you mean {' or '.join(cands)}?",
+            f"知识库中没有“{word}”这个药名。您是指{'还是'.join(cands)}{'吗' if len(cands) == 1 else ''}？"),
+            [t(lang, f"Did you mean {c}?", f"您是指 {c} 吗？") for c in cands])
     if not links.links:
         return done("needs_clarification", t(
             lang, "Which drug do you mean? Please name the medicine so I can look up its label.",

@@ -590,3 +590,22 @@ def test_review_cases_for_names_permission_and_ages() -> None:
     assert populations("my nan's on X") == ["elderly"]
     assert "elderly" not in populations("I'm a 30-year-old woman on X") and "elderly" in populations("an old woman")
     assert "dosage" in cues("missed my wife s dose of X")
+
+
+@pytest.mark.parametrize(("lang", "expected"), [
+    ("en", 'I found no drug named "nlutamide". Did you mean Flutamide or Nilutamide?'),
+    ("zh", "知识库中没有“nlutamide”这个药名。您是指Flutamide还是Nilutamide？"),
+])
+def test_a_word_close_to_several_names_gets_did_you_mean_not_which_drug(lang: str, expected: str) -> None:
+    # the policy asked "Which drug do you mean?" though the linker had the close names: it names them now, and
+    # guesses none
+    from rag.answer.policy import decide
+    from rag.core.types import Evidence
+    from rag.retrieval.linking import LinkResult
+    from rag.retrieval.retriever import Retrieval
+    from rag.retrieval.routing import Route
+
+    lr = LinkResult([], [], ["Flutamide", "Nilutamide"], ["nlutamide"])
+    ans = decide(Retrieval(Evidence("Drug: nlutamide. Dosage?", lang, "dosage", ["dosage"]), lr, Route("dosage", [])))
+    assert ans is not None and ans.status == "needs_clarification" and ans.answer == expected
+    assert len(ans.follow_up_questions) == 2 and not ans.citations
