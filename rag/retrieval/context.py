@@ -22,14 +22,16 @@ class Population:
     zh: str
 
 
-_I = re.I
+# ASCII word boundaries: in mixed text ("eGFR只有25", "吃X副作用") a Chinese character is a \w to Python's
+# default \b, which then never ends an English word
+_I = re.I | re.A
 POPULATIONS: tuple[Population, ...] = (
     Population("renal", re.compile(r"\b(kidneys?|renal|(?:h[a]?emo|peritoneal )?dialy[sz]\w*|creatinine|crcl|e?gfr|"
                                     r"nephr\w*|uraemi\w*|uremi\w*|ckd|esrd)\b|肾|透析|肌酐|尿毒症", _I),
                "renal impairment kidney function creatinine clearance dialysis dose adjustment",
                re.compile(r"renal|kidney|creatinine clearance|dialysis|肾", _I), "kidney problems", "肾功能不全"),
     Population("hepatic", re.compile(r"\b(liver|hepatic\w*|hepato\w*|cirrho\w*|hepatitis|transaminases?|alt|ast|"
-                                     r"jaundice)\b|肝|转氨酶|黄疸", _I),
+                                     r"child[- ]?pugh|jaundice)\b|肝|转氨酶|黄疸", _I),
                "hepatic impairment liver disease cirrhosis dose adjustment",
                re.compile(r"hepatic|liver|cirrhosis|肝", _I), "liver problems", "肝功能不全"),
     Population("pregnancy", re.compile(r"pregnan|expecting a baby|trying to conceive|trimester|unborn|fetus|foetus|"
@@ -52,8 +54,8 @@ POPULATIONS: tuple[Population, ...] = (
                # "breast" alone is breast cancer in half the oncology labels
                re.compile(r"breast[- ]?(?:feed|fed|milk)|lactat|nursing (?:mothers?|women|infants?)|human milk|"
                           r"哺乳|乳汁", _I), "breastfeeding", "哺乳期"),
-    Population("child", re.compile(r"\b(child|children|kids?|sons?|daughters?|toddlers?|infants?|baby|babies|newborns?|"
-                                   r"teen\w*|pediatric|paediatric|preemies?|little ones?|kiddos?|"
+    Population("child", re.compile(r"\b(child(?![- ]?pugh)|children|kids?|sons?|daughters?|toddlers?|infants?|baby|"
+                                   r"babies|newborns?|teen\w*|pediatric|paediatric|preemies?|little ones?|kiddos?|"
                                    r"grand(?:sons?|daughters?|child(?:ren)?|kids?)|"
                                    r"neonat\w*|adolescents?|little (?:girl|boy)s?|preschoolers?|schoolchild(?:ren)?)\b|"
                                    r"儿童|小孩|孩子|宝宝|婴|幼儿|小儿|娃|小朋友|新生儿|早产儿|青少年|[小中]学生|"

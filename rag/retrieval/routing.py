@@ -152,9 +152,10 @@ _RULES: list[tuple[str, str, list[str]]] = [
     ),
     (
         "indications",
-        r"used for|use[ds]? of|what is .+ for|indicat|treat|purpose|good for|what does .+ do|meant (?:for|to)|"
+        r"used for|use[ds]? of|what is .+ for|(?<!contra)indicat|treat|purpose|good for|what does .+ do|"
+        r"meant (?:for|to)|"
         r"what \S+(?: \S+){0,3} is for\b|what it'?s for\b|point of taking|what (?:problem|condition|illness|"
-        r"disease)s? (?:does|is|would)|"
+        r"disease)(?:e?s)? (?:does|is|are|would)|"
         r"适应症|适应证|适应|干嘛用|干啥用|做什么用|啥用|治啥|(?<![血气导插])管(?:什么|啥|哪些)(?:的|用|病)|"
         r"功能主治|"
         r"主治|主要用于|治疗|用途|治什么|干什么|有什么用|(?<![副互])作用|功效|用于",  # not 副作用 / 相互作用
@@ -167,7 +168,7 @@ _RULES: list[tuple[str, str, list[str]]] = [
         [],
     ),
 ]
-_COMPILED = [(name, re.compile(rx, re.I), secs) for name, rx, secs in _RULES]
+_COMPILED = [(name, re.compile(rx, re.I | re.A), secs) for name, rx, secs in _RULES]  # ASCII \b (context.py)
 
 # Requests addressed to the assistant to prescribe: imperative or "can you …", a prescription word nearby; Chinese
 # 给我/帮我/你…开 (not 开了/开的/开车). A clause that names the prescriber (my doctor, 医生, 医院 …) reports a
