@@ -92,6 +92,10 @@ _ZH_FORM_END = re.compile(r"(?:缓释|控释|肠溶|分散|口崩|咀嚼|泡腾|
 _ZH_PRODUCT = re.compile(r"([\u4e00-\u9fff]{2,10}?)(?<![一二两三四五六七八九十半几每多这那此该本种个粒支])"
                          r"(缓释片|控释片|肠溶片|分散片|片|胶囊|胶丸|颗粒|注射液|口服液|糖浆|滴眼液|乳膏|软膏|凝胶|贴剂|栓)"
                          r"(?![\u4e00-\u9fff]{0,1}[剂])")
+# the words that lead up to a product name in a question: who, when, taking, using, with
+_ZH_LEAD_IN = re.compile(r"^(?:我|俺|咱|他|她|还|也|又|都|在|正在|一直|长期|每天|天天|现在|最近|刚|刚刚|"
+                         r"开始|吃|服|服用|用|使用|喝|打|涂|擦|滴|贴|能|可以|可|和|与|跟|及|同|加|配|配合|了|的|"
+                         r"这个|那个|这种|那种|叫|个|种|款|医生|大夫|开|开了|给|让|说)+")
 _ZH_ONLY = re.compile(r"[\u4e00-\u9fff]+")  # a stretch of Chinese characters only
 _ZH_FORM_START = re.compile(r"[片胶丸颗注滴乳软缓控肠分贴栓散口混糖凝含咀泡]")
 
@@ -469,7 +473,15 @@ class EntityLinker:
             run = hit.group(1)
             cut = max((s for s in range(len(run) - 1) if s == 0 or is_ordinary_chinese(run[:s])), default=0)
             name = run[cut:].lstrip("和与跟及加同")
-            if len(name) >= 2 and not is_ordinary_chinese(name) and not _ZH_NOT_A_DRUG.search(name + hit.group(2)) \
+            if is_ordinary_chinese(name):
+                # an invented name of common characters splits into common words too (左西康: 左 + 西康, a place;
+                # 布洛宁: 布 + 洛宁): before a dosage form, what follows the words that lead up to a name (我在吃,
+                # 正在服用, 能和) is a name unless it is one common word (感冒胶囊, 止痛片, 板蓝根颗粒)
+                name = _ZH_LEAD_IN.sub("", run)
+                if zh_zipf(name) >= ZH_COMMON_WORD or len(name) > 6:
+                    continue
+            if len(name) >= 2 and not _ZH_NOT_A_DRUG.search(name + hit.group(2)) \
+                    and not _ZH_FORM_END.fullmatch(name + hit.group(2)) \
                     and not populations(name) and name + hit.group(2) not in out:
                 out.append(name + hit.group(2))
         return out

@@ -47,6 +47,10 @@ from rag.retrieval.routing import cues, route
     ("when I was expecting my first I took X", ["pregnancy"]),
     ("is X safe for expectant mothers?", ["pregnancy"]),
     ("while expecting a call from the doctor I took X", []),
+    ("eGFR只有25，吃X副作用会不会更大", ["renal"]),  # an English word against a Chinese character still ends there
+    ("CKD患者能吃X吗", ["renal"]),
+    ("Child-Pugh B, can I take X?", ["hepatic"]),  # a liver score, not a child
+    ("肝功能Child-Pugh C级", ["hepatic"]),
 ])
 def test_ages_and_contexts(text: str, keys: list[str]) -> None:
     assert populations(text) == keys
@@ -76,6 +80,15 @@ def test_an_exact_cue_names_the_asked_intent_beside_a_given_population() -> None
     assert route("哺乳期用X对宝宝有副作用吗", n_drugs=1, probs=probs, context=["lactation", "child"]).intent == \
         "adverse_reactions"
     assert route("哺乳期用X对宝宝有什么影响", n_drugs=1, probs=probs, context=["lactation"]).intent == "lactation"
+
+
+def test_english_cues_inside_chinese_text_are_read() -> None:
+    assert "substance" in cues("X和alcohol能一起吗")  # 中英夹杂: no space between the two scripts
+
+
+def test_contraindications_is_no_indication_cue_and_illnesses_is() -> None:
+    assert cues("what are the contraindications of X") == ["contraindications"]
+    assert "indications" in cues("For what illnesses is X given to old people?")
 
 
 def test_side_effect_is_not_an_indication_cue() -> None:
@@ -230,6 +243,22 @@ def test_an_unknown_chinese_name_joined_to_a_known_one_is_unlinked() -> None:
     # food, drink, a class of drugs, a pronoun or a question about dosing is not an unknown drug
     for q in ("布洛芬和酒能一起吗", "布洛芬和感冒药可以一起吃吗", "布洛芬跟牛奶一起吃吗", "布洛芬和别的药有冲突吗",
               "布洛芬和剂量有关吗"):
+        assert lk.link(q).unlinked == [], q
+
+
+def test_an_invented_product_of_common_characters_is_unlinked() -> None:
+    # an invented name that splits into common words (左 + 西康, 布 + 洛宁) was read as ordinary text and the
+    # question answered about the known drug alone; a category of medicines before a form (止痛片) or a form word
+    # is no name
+    lk = EntityLinker([("aspirin", "Aspirin"), ("metformin", "Metformin")], [],
+                      {"aspirin": ["a-1"], "metformin": ["m-1"]},
+                      zh_en={"阿司匹林": "aspirin", "二甲双胍": "metformin"})
+    for q, name in (("我在吃左西康注射液，能和阿司匹林一起吃吗", "左西康注射液"),
+                    ("我在吃布洛宁分散片，能和阿司匹林一起吃吗", "布洛宁分散片"),
+                    ("Can I take 左西康注射液 with metformin?", "左西康注射液")):
+        assert lk.link(q).unlinked == [name], q
+    for q in ("我在吃止痛片，能和阿司匹林一起吃吗", "二甲双胍缓释片和阿司匹林肠溶片能一起吃吗",
+              "阿司匹林一天吃两片还是三片"):
         assert lk.link(q).unlinked == [], q
 
 
