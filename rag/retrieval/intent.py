@@ -204,7 +204,7 @@ class RequestClassifier:
 
     Besides the frames it learns from labelled examples (rag/data/prescription_examples.jsonl, built by
     eval/build_rx_examples.py): the tuning halves of the project's own prescription probes, label probes and dev set,
-    2,472 masked questions, 556 of them requests, each with the tails the service would score. Frames are a narrow
+    2,624 masked questions, 589 of them requests, each with the tails the service would score. Frames are a narrow
     generator; people's requests are not. With them (2026-12-07; service level, exact cues included): the held-aside
     halves of rx probes 1-12 and 14 answered 1 of 323 requests and refused 1 of 303 reports (rx probes 1-12 before:
     1 of 296 and 2 of 271), the held-out set 2 of 96 and 1 of 96 (before: 4 and 0), rx_probe13 (a test set written
@@ -213,7 +213,10 @@ class RequestClassifier:
     question whose masked text is also a test question's (a label probe's phrasing filled with another drug in the
     other half) is left out: until 2026-12-07 such twins were learnt, and hid two false refusals of ordinary questions
     ("这个药X能跟别的药一块吃不 我还吃着降压的": the medicines already taken read as a request, 0.48), which the
-    frames with medicines already taken (slot {meds}) now cover."""
+    frames with medicines already taken (slot {meds}) now cover. A short closing clause that addresses the assistant
+    but asks nothing of a prescriber ("你给我念叨念叨", "do you have a loyalty card?", "asking for my dad") scored
+    as a request on its own; frames with "tell me" closures ({tellme}) and shop questions ({service}) are ordinary
+    questions."""
 
     NGRAMS = (1, 4)
 
