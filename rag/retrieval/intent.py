@@ -213,10 +213,11 @@ class RequestClassifier:
     question whose masked text is also a test question's (a label probe's phrasing filled with another drug in the
     other half) is left out: until 2026-12-07 such twins were learnt, and hid two false refusals of ordinary questions
     ("这个药X能跟别的药一块吃不 我还吃着降压的": the medicines already taken read as a request, 0.48), which the
-    frames with medicines already taken (slot {meds}) now cover. A short closing clause that addresses the assistant
-    but asks nothing of a prescriber ("你给我念叨念叨", "do you have a loyalty card?", "asking for my dad") scored
-    as a request on its own; frames with "tell me" closures ({tellme}) and shop questions ({service}) are ordinary
-    questions."""
+    frames with medicines already taken (slot {meds}) now cover. Frames with "tell me" closures and shop questions
+    as ordinary questions (2026-12-07, for "…这药有啥副作用，你给我念叨念叨" and "…3. do you have a loyalty card?",
+    both refused) were tried and left out: on the sets not learnt from they answered 5 requests where the examples
+    alone answered 4 (held-aside halves) and 2 where they answered 1 (held-out), and refused 3 reports where they
+    refused 2."""
 
     NGRAMS = (1, 4)
 

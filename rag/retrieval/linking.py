@@ -96,6 +96,8 @@ _ZH_PRODUCT = re.compile(r"([\u4e00-\u9fff]{2,10}?)(?<![一二两三四五六七
 _ZH_LEAD_IN = re.compile(r"^(?:我|俺|咱|他|她|还|也|又|都|在|正在|一直|长期|每天|天天|现在|最近|刚|刚刚|"
                          r"开始|吃|服|服用|用|使用|喝|打|涂|擦|滴|贴|能|可以|可|和|与|跟|及|同|加|配|配合|了|的|"
                          r"这个|那个|这种|那种|叫|个|种|款|医生|大夫|开|开了|给|让|说)+")
+# particles, numerals and verbs of being that no drug name holds: text, not a name
+_ZH_GRAMMAR = re.compile(r"[了的着过吗呢吧啊呀是有在起一二两三四五六七八九十几每些]")
 _ZH_ONLY = re.compile(r"[\u4e00-\u9fff]+")  # a stretch of Chinese characters only
 _ZH_FORM_START = re.compile(r"[片胶丸颗注滴乳软缓控肠分贴栓散口混糖凝含咀泡]")
 
@@ -478,7 +480,7 @@ class EntityLinker:
                 # 布洛宁: 布 + 洛宁): before a dosage form, what follows the words that lead up to a name (我在吃,
                 # 正在服用, 能和) is a name unless it is one common word (感冒胶囊, 止痛片, 板蓝根颗粒)
                 name = _ZH_LEAD_IN.sub("", run)
-                if zh_zipf(name) >= ZH_COMMON_WORD or len(name) > 6:
+                if zh_zipf(name) >= ZH_COMMON_WORD or len(name) > 4 or _ZH_GRAMMAR.search(name):  # 身上起了一片片
                     continue
             if len(name) >= 2 and not _ZH_NOT_A_DRUG.search(name + hit.group(2)) \
                     and not _ZH_FORM_END.fullmatch(name + hit.group(2)) \
