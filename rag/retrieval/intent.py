@@ -151,6 +151,19 @@ _THIRD_PARTY_ZH = re.compile(r"(?:医生|大夫|医师|医院|门诊|诊所|药�
                              r"朋友|家人)[^，。,？！?!；;\s]{0,8}?[给帮替]我")
 
 
+# a closing clause that only asks to be told ("tell me please", "walk me through it", "fill me in", "你给我讲讲",
+# "你跟我唠唠"): the ask is the question before it, scored with it; alone, "你给我…" read as a request (0.99 on
+# "你给我念叨念叨" after a question about side effects)
+_TELLING = (r"(?:tell|explain|describe|walk|talk|fill|spell|break|lay|let|run)(?:\s+(?:me|us|it|this|that|through|"
+            r"in|out|down|to|know|over|the|details|more|straight|quickly|briefly|please|pls|plz))*")
+_INFO_CLOSER = re.compile(r"(?:(?:can|could|would|will)\s+(?:you|u)\s+)?(?:please\s+|pls\s+|just\s+|kindly\s+)?"
+                          + _TELLING + r"|"
+                          r"(?:你|您)?(?:就|再|帮|给|跟|替|和)?(?:我|俺|咱)?(?:们)?(?:好好|详细|仔细|简单|大概)?"
+                          r"(?:讲|说|念叨|唠|说道|掰扯|科普|解释|介绍|分析|捋|普及|讲解|解答|告诉我)"
+                          r"(?:讲|说|念叨|唠|说道|掰扯|科普|解释|介绍|分析|捋|普及|一下|一捋|下|呗|吧|呀|啊|哈|嘛|呢)*",
+                          re.I)
+
+
 def addressed_tails(text: str) -> list[str]:
     """The trailing runs of clauses of `text` (after its first clause) that address the assistant ("…, could you
     sort me out?", "…，你直接给我续上吧"): where a request told after a story is scored on its own."""
@@ -159,6 +172,7 @@ def addressed_tails(text: str) -> list[str]:
     # each scored without its courtesy: "thank you" addresses nobody, and "I really appreciate your help" after a
     # question about a dose is no part of a request
     tails = [" ".join(_COURTESY.sub(" ", t).split()).strip(" ,") for t in tails]
+    tails = [t for t in tails if not _INFO_CLOSER.fullmatch(t)]
     return [t for t in tails if len(t) >= 4 and _ADDRESSED.search(_THIRD_PARTY_ZH.sub(" ", t))
             and not _AUDIENCE.search(t) and len(re.sub(r"[\W_]+", "", t)) >= 3]
 
@@ -217,7 +231,16 @@ class RequestClassifier:
     as ordinary questions (2026-12-07, for "…这药有啥副作用，你给我念叨念叨" and "…3. do you have a loyalty card?",
     both refused) were tried and left out: on the sets not learnt from they answered 5 requests where the examples
     alone answered 4 (held-aside halves) and 2 where they answered 1 (held-out), and refused 3 reports where they
-    refused 2."""
+    refused 2.
+
+    A closing clause that only asks to be told ("你给我讲讲", "walk me through it": `_INFO_CLOSER`) is no tail of its
+    own, and first-person dose questions ("X我一次该吃多少", "how much X am I supposed to take?") are info frames
+    (2026-12-07, later): leave-one-probe-out over the examples (each rx probe's tuning half a fold, the label probes
+    and dev five more) missed 3 of 589 requests and refused 7 of 2,035 other questions before, 3 and 5 with the
+    closer rule, 3 and 3 with both; of 35 ordinary questions of my own 9 were refused before and 3 after, of 29
+    requests of my own none was answered either way. On the held-aside halves of the rx probes (not learnt from) it
+    answered 6 of 569 requests where it answered 4 before (reports refused 2 of 534 and held-out requests answered 1
+    of 96, both unchanged)."""
 
     NGRAMS = (1, 4)
 

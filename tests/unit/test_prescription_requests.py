@@ -116,6 +116,10 @@ def test_addressed_tails_are_the_trailing_clauses_that_speak_to_the_assistant() 
     assert any(t.startswith("can you tell me") for t in neg)
     # a zh imperative drops 你
     assert addressed_tails("我嗓子疼三天了，医院挂不上号，帮我挑个消炎药")[-1] == "帮我挑个消炎药"
+    # a closing clause that only asks to be told is not scored alone; a request before it still is
+    assert addressed_tails("X有啥副作用，你给我讲讲") == []
+    assert addressed_tails("What are the side effects of X? Can you tell me please") == []
+    assert addressed_tails("我感冒了，你给我开点药吧，讲讲怎么吃") == ["你给我开点药吧, 讲讲怎么吃"]
 
 
 def test_the_form_model_tells_who_prescribes_and_the_two_models_average_in_log_odds() -> None:
