@@ -153,10 +153,10 @@ _THIRD_PARTY_ZH = re.compile(r"(?:医生|大夫|医师|医院|门诊|诊所|药�
 
 # a closing clause that only asks to be told ("tell me please", "walk me through it", "fill me in", "你给我讲讲",
 # "你跟我唠唠"): the ask is the question before it, scored with it; alone, "你给我…" read as a request (0.99 on
-# "你给我念叨念叨" after a question about side effects)
+# "你给我念叨念叨" after a question about side effects). Matched after _COURTESY has taken out please / pls / plz
 _TELLING = (r"(?:tell|explain|describe|walk|talk|fill|spell|break|lay|let|run)(?:\s+(?:me|us|it|this|that|through|"
-            r"in|out|down|to|know|over|the|details|more|straight|quickly|briefly|please|pls|plz))*")
-_INFO_CLOSER = re.compile(r"(?:(?:can|could|would|will)\s+(?:you|u)\s+)?(?:please\s+|pls\s+|just\s+|kindly\s+)?"
+            r"in|out|down|to|know|over|the|details|more|straight|quickly|briefly))*")
+_INFO_CLOSER = re.compile(r"(?:(?:can|could|would|will)\s+(?:you|u)\s+)?(?:just\s+|kindly\s+)?"
                           + _TELLING + r"|"
                           r"(?:你|您)?(?:就|再|帮|给|跟|替|和)?(?:我|俺|咱)?(?:们)?(?:好好|详细|仔细|简单|大概)?"
                           r"(?:讲|说|念叨|唠|说道|掰扯|科普|解释|介绍|分析|捋|普及|讲解|解答|告诉我)"
