@@ -80,7 +80,7 @@ _ZH_NOT_A_DRUG = re.compile(
     r"药|酒|茶|咖啡|奶|果|汁|饭|食|菜|肉|蛋|水|饮料|烟|我|你|他|她|它|别的|其他|什么|哪|啥|任何|所有|一切|谁|咋|"
     r"剂量|用量|用法|方法|时间|次数|疗程|多少|多久|怎么|"
     # supplements, herbs and other things taken beside a drug (rag.retrieval.context.SUBSTANCES)
-    r"保健|补品|补剂|营养|维生素|鱼油|钙片|草药|人参|银杏|褪黑素|偏方|烟|柚"
+    r"保健|补品|补剂|营养|维生素|鱼油|钙片|草药|人参|银杏|褪黑素|偏方|烟|柚|鱼丸|牛丸|虾丸|汤圆"
 )
 
 
@@ -90,7 +90,7 @@ _ZH_FORM_END = re.compile(r"(?:缓释|控释|肠溶|分散|口崩|咀嚼|泡腾|
                           r"贴剂|栓|散|干混悬剂)$")
 # a Chinese run that ends in a dosage form (not after a number or measure word: 一片, 两粒, 每片)
 _ZH_PRODUCT = re.compile(r"([\u4e00-\u9fff]{2,10}?)(?<![一二两三四五六七八九十半几每多这那此该本种个粒支])"
-                         r"(缓释片|控释片|肠溶片|分散片|片|胶囊|胶丸|颗粒|注射液|口服液|糖浆|滴眼液|乳膏|软膏|凝胶|贴剂|栓)"
+                         r"(缓释片|控释片|肠溶片|分散片|片|胶囊|胶丸|丸|颗粒|注射液|口服液|糖浆|滴眼液|乳膏|软膏|凝胶|贴剂|栓)"
                          r"(?![\u4e00-\u9fff]{0,1}[剂])")
 # the words that lead up to a product name in a question: who, when, taking, using, with
 _ZH_LEAD_IN = re.compile(r"^(?:我|俺|咱|他|她|还|也|又|都|在|正在|一直|长期|每天|天天|现在|最近|刚|刚刚|"
@@ -542,6 +542,9 @@ class EntityLinker:
                 w = words[i]
                 if w in EN_STOP or not is_rare(w) or (i and words[i - 1] in _INTENSIFIERS):
                     continue  # "very jialat": a word an intensifier qualifies is an adjective, never a name
+                if i + 1 < len(words) and words[i + 1] == "t" and (
+                        w.endswith("n") or zipf(w + "'t") >= ATTESTED or is_typo_of_common(w + "'t")):
+                    continue  # "shoudn't", "cudn't": a misspelt negation (the apostrophe split it), never a name
                 if has_inn_stem(w) and (w not in self.kb_words or zipf(w) < ATTESTED):
                     unknown.append(w)  # a drug by its INN stem, even one the labels mention in passing (finerenone)
                 elif w not in self.kb_words and not is_typo_of_common(w, self.kb_words) and not _near(w, NAME_PARTS) \

@@ -398,6 +398,21 @@ _WHICH_DRUGS = re.compile(r"\b(?:which|what|any)\s+(?:other\s+)?(?:drugs|meds|me
                           r"(?:哪些|什么|啥|别的|其他)(?:其他|别的)?药", re.I)
 
 
+# A substance named only in sentences that neither ask anything nor say it is taken ("the office coffee machine is
+# broken; I began X last week. What side effects is it known for?") is background, not what is asked
+_SENTENCE_END = re.compile(r"(?<=[.!?;。！？；\n])")
+_TAKES_OR_ASKS = re.compile(r"[?？]|\b(?:drinks?|drank|drinking|have|having|had|take|taking|took|eat|eating|ate|"
+                            r"use|using|consum\w*|smok\w*|vap\w*|with|while|together|alongside|combin\w*|mix\w*|interact\w*|"
+                            r"ok|okay|safe|fine)\b|喝|吃|服|抽|吸|一起|同时|能|可以|吗|行不行", re.I | re.A)
+
+
+def substance_asked(text: str) -> bool:
+    """False when every sentence of `text` that names a substance neither asks nor says it is taken (note above)."""
+    parts = [p for p in _SENTENCE_END.split(text) if p.strip()]
+    hits = [p for p in parts if any(s.ask.search(p) for s in SUBSTANCES)]
+    return len(parts) < 2 or not hits or any(_TAKES_OR_ASKS.search(p) for p in hits)
+
+
 def asks_which_drugs(question: str) -> bool:
     """The question asks which drugs interact with one ("what medicines does X interact with?", "X和哪些药相互作用")."""
     return bool(_WHICH_DRUGS.search(question))
@@ -416,6 +431,8 @@ def route(question: str, n_drugs: int = 0, n_diseases: int = 0, probs: dict[str,
         if rule(raw):
             return Route(name, [], {name: 1.0}, {}, 1.0)
     found = cues(question)
+    if "substance" in found and not substance_asked(raw):
+        found.remove("substance")
     if one_subject and "interaction" in found and not _PAIR_WORDS.search(question):
         found.remove("interaction")
     if probs is None:

@@ -257,9 +257,24 @@ def test_an_invented_product_of_common_characters_is_unlinked() -> None:
                     ("我在吃布洛宁分散片，能和阿司匹林一起吃吗", "布洛宁分散片"),
                     ("Can I take 左西康注射液 with metformin?", "左西康注射液")):
         assert lk.link(q).unlinked == [name], q
+    # a pill (丸) form, and a product at the start of the question (probe35, tuning half)
+    for q, name in (("乌藤健骨丸是我上个月住院时开的，还一直在吃原来的metformin，两个有没有冲突？", "乌藤健骨丸"),):
+        assert lk.link(q).unlinked == [name], q
+    for q in ("早上吃了鱼丸，能吃阿司匹林吗", "阿司匹林吃了两丸还能吃吗"):
+        assert lk.link(q).unlinked == [], q
     for q in ("我在吃止痛片，能和阿司匹林一起吃吗", "二甲双胍缓释片和阿司匹林肠溶片能一起吃吗",
               "阿司匹林一天吃两片还是三片", "用了阿司匹林身上起了一片片红疹子，跟这药有关系不"):
         assert lk.link(q).unlinked == [], q
+
+
+def test_a_misspelt_negation_is_no_unknown_drug_name() -> None:
+    # probe34 (tuning half): "shoudn't" left "shoudn" as an unknown drug, and the question about ulipristal was
+    # answered "no drug named shoudn"
+    lk = EntityLinker([("ulipristal", "Ulipristal")], [], {"ulipristal": ["u-1"]})
+    for q in ("which drugs shoudn't be combined with ulipristal?", "i cudn't find what ulipristal interacts with"):
+        res = lk.link(q)
+        assert [x.id for x in res.drugs] == ["ulipristal"] and res.unlinked == [], (q, res)
+    assert lk.link("can i take ulipristal with zorvaxin?").unlinked == ["zorvaxin"]
 
 
 def test_an_invented_chinese_name_in_an_english_question_or_after_plus_is_unlinked() -> None:

@@ -63,6 +63,19 @@ def test_one_drug_and_a_substance_is_a_substance_question(q: str, probs: dict[st
         assert rt.sections[:2] == ["interactions", "warnings"] and rt.soft
 
 
+def test_a_substance_named_only_in_background_is_not_what_is_asked() -> None:
+    # probe34 (helper-written, tuning half): a broken office coffee machine in the preamble routed a side-effect
+    # question to the label's interactions
+    probs = {"adverse_reactions": 0.5, "interaction": 0.3, "warnings": 0.2}
+    q = ("Started a new job, the office coffee machine is broken and my landlord hasn't fixed the heating; I began X "
+         "last Tuesday and feel a bit off. What side effects is it known for?")
+    assert route(q, n_drugs=1, probs=probs).intent == "adverse_reactions"
+    # a substance the asker says they take, or asks about, in any sentence is still the question
+    for q in ("I'm on X. I drink a glass of wine every night. Is that a problem?", "I'm on X. Wine?",
+              "Got a new job and started X. Coffee ok?", "我在吃X。平时爱喝咖啡。有影响吗？"):
+        assert route(q, n_drugs=1, probs=probs).intent == "substance", q
+
+
 def test_two_drugs_and_alcohol_stay_a_drug_pair_question() -> None:
     assert route("X and Z with wine", n_drugs=2, probs={"interaction": 0.5, "warnings": 0.5}).intent == "interaction"
     assert route("X with beer?", n_drugs=1).intent == "substance"  # exact cues alone (no classifier)
