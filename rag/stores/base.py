@@ -11,6 +11,11 @@ Chunk payload keys (all set by rag.ingest):
   section (canonical key), section_name (original name), chunk_index, n_chunks, start, end, text
 Chunks of a section tile it exactly: ''.join(texts by chunk_index) == section text, and
 section_text[start:end] == text, so a quote can be checked against the stored section.
+Searches return hits by score, best first, and hits of equal score by point id (`stable`). Hybrid search fuses the
+dense and the keyword lists here (`rrf`), not in the engine: identical passages (the same text in several
+manufacturers' labels) tie in each list, reciprocal rank fusion ties often (rank 1 + 2 and rank 2 + 1), and the
+engine orders a tie differently in each process, so the same question quoted another passage from one run to the
+next. Each list is read twice as deep as it is used, so that a tie at its cut is cut by point id too.
 """
 
 from __future__ import annotations
@@ -49,6 +54,25 @@ class Hit:
     id: str
     score: float
     payload: dict[str, Any] = field(default_factory=dict)
+
+
+RRF_K = 2  # Qdrant's default for its RRF fusion: score = Σ 1/(k + rank0)
+
+
+def stable(hits: list[Hit]) -> list[Hit]:
+    """Hits best first, ties by point id: the same query gives the same order on every call and backend."""
+    return sorted(hits, key=lambda h: (-h.score, h.id))
+
+
+def rrf(lists: Sequence[list[Hit]], limit: int, depth: int, k: int = RRF_K) -> list[Hit]:
+    """Reciprocal rank fusion of ranked lists (each cut to `depth` after a stable sort): Σ 1/(k + rank0)."""
+    scores: dict[str, float] = {}
+    first: dict[str, Hit] = {}
+    for hits in lists:
+        for rank, h in enumerate(stable(hits)[:depth]):
+            scores[h.id] = scores.get(h.id, 0.0) + 1.0 / (k + rank)
+            first.setdefault(h.id, h)
+    return stable([Hit(i, sc, first[i].payload) for i, sc in scores.items()])[:limit]
 
 
 @runtime_checkable

@@ -39,14 +39,12 @@ from qdrant_edge import (
     EdgeVectorParams,
     FieldCondition,
     Filter,
-    Fusion,
     MatchAny,
     MatchValue,
     Modifier,
     PayloadSchemaType,
     PayloadSelector,
     Point,
-    Prefetch,
     Query,
     QueryRequest,
     ScrollRequest,
@@ -57,14 +55,13 @@ from qdrant_edge import (
 
 from rag.core.errors import StoreUnavailable
 from rag.stores import edge_snapshot
-from rag.stores.base import ChunkPoint, Hit, SearchFilter, SparseVec
+from rag.stores.base import ChunkPoint, Hit, SearchFilter, SparseVec, rrf, stable
 
 log = logging.getLogger(__name__)
 
 DENSE = "dense"
 SPARSE = "sparse"
 KEYWORD_FIELDS = ("label_id", "drug_ids", "section", "language", "source")
-RRF_K = 2  # Qdrant server's default for FusionQuery(fusion=RRF): score = Σ 1/(k + rank0)
 LOCK_FILE = ".drugrag.lock"
 CONFIG_FILE = "edge_config.json"
 T = TypeVar("T")
@@ -281,7 +278,7 @@ class EdgeVectorStore:
     def _query(self, request: QueryRequest) -> list[Hit]:
         shard = self._need()
         points = self._engine("search", lambda: shard.query(request))
-        return [Hit(id=str(p.id), score=float(p.score), payload=dict(p.payload or {})) for p in points]
+        return stable([Hit(id=str(p.id), score=float(p.score), payload=dict(p.payload or {})) for p in points])
 
     def search_dense(self, vector: Sequence[float], limit: int, flt: SearchFilter | None = None) -> list[Hit]:
         self._need()
@@ -311,18 +308,8 @@ class EdgeVectorStore:
 
     def search_hybrid(self, dense: Sequence[float], sparse: SparseVec, limit: int,
                       flt: SearchFilter | None = None, prefetch: int = 50) -> list[Hit]:
-        self._need()
-        if _empty_condition(flt):
-            return []
-        f = edge_filter(flt)
-        n = max(prefetch, limit)
-        prefetches = [Prefetch(limit=n, query=Query.Nearest(list(dense), using=DENSE), filter=f)]
-        if sparse.indices:
-            prefetches.append(Prefetch(limit=n, query=Query.Nearest(_sparse(sparse), using=SPARSE), filter=f))
-        return self._query(
-            QueryRequest(limit=limit, prefetches=prefetches, query=Fusion.Rrf(k=RRF_K),  # type: ignore[arg-type]
-                         with_payload=True)
-        )
+        n = max(prefetch, limit)  # fused here, not by the engine, so that ties are ordered alike (rag.stores.base)
+        return rrf([self.search_dense(dense, 2 * n, flt), self.search_sparse(sparse, 2 * n, flt)], limit, n)
 
     def _scroll(self, flt: SearchFilter | None, batch: int, with_payload: Any) -> Iterator[dict[str, Any]]:
         if self._open_or_closed() is None or _empty_condition(flt):

@@ -17,7 +17,7 @@ from qdrant_client import models as m
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from rag.core.errors import StoreUnavailable
-from rag.stores.base import ChunkPoint, Hit, SearchFilter, SparseVec
+from rag.stores.base import ChunkPoint, Hit, SearchFilter, SparseVec, rrf, stable
 from rag.stores.edge import DENSE, KEYWORD_FIELDS, SPARSE, _empty_condition, _values
 
 T = TypeVar("T")
@@ -153,7 +153,7 @@ class QdrantServerStore:
 
     def _query(self, **kw: Any) -> list[Hit]:
         res = self._call(self.client.query_points, self.collection, with_payload=True, **kw)
-        return [Hit(id=str(p.id), score=float(p.score), payload=dict(p.payload or {})) for p in res.points]
+        return stable([Hit(id=str(p.id), score=float(p.score), payload=dict(p.payload or {})) for p in res.points])
 
     def search_dense(self, vector: Sequence[float], limit: int, flt: SearchFilter | None = None) -> list[Hit]:
         self._need()
@@ -175,15 +175,8 @@ class QdrantServerStore:
 
     def search_hybrid(self, dense: Sequence[float], sparse: SparseVec, limit: int,
                       flt: SearchFilter | None = None, prefetch: int = 50) -> list[Hit]:
-        self._need()
-        if _empty_condition(flt):
-            return []
-        f = server_filter(flt)
-        n = max(prefetch, limit)
-        prefetches = [m.Prefetch(query=list(dense), using=DENSE, filter=f, limit=n)]
-        if sparse.indices:
-            prefetches.append(m.Prefetch(query=_sparse(sparse), using=SPARSE, filter=f, limit=n))
-        return self._query(prefetch=prefetches, query=m.FusionQuery(fusion=m.Fusion.RRF), limit=limit)
+        n = max(prefetch, limit)  # fused here, not by the engine, so that ties are ordered alike (rag.stores.base)
+        return rrf([self.search_dense(dense, 2 * n, flt), self.search_sparse(sparse, 2 * n, flt)], limit, n)
 
     def _scroll(self, flt: SearchFilter | None, batch: int, with_payload: Any) -> Iterator[dict[str, Any]]:
         if not self._collection_exists() or _empty_condition(flt):
