@@ -43,7 +43,8 @@ POPULATIONS: tuple[Population, ...] = (
                "pregnancy pregnant women fetal risk",
                re.compile(r"pregnan|fetal|fetus|孕|妊娠", _I), "pregnancy", "妊娠期"),
     Population("lactation", re.compile(r"breast[- ]?fe(?:e)?d|breast ?milk|nursing(?! homes?\b| facilit| care\b| staff)"
-                                       r"|lactat|pumping|post-?partum"
+                                       r"|lactat|pumping|post-?partum|breast ?pump"
+                                       r"|\b(?:pump|express)(?:s|ed|ing)? (?:my |breast ?)?milk"
                                        # "while I'm still feeding my 6-week-old": the asker takes the drug and feeds
                                        r"|\b(?:while|when|i'?m|i am|still|currently|exclusively)\s+(?:still\s+)?"
                                        r"(?<!bottle )feeding (?:my|our|the|a|her) (?:(?:new)?born|baby|infant|"
@@ -73,7 +74,7 @@ POPULATIONS: tuple[Population, ...] = (
                                      r"old(er)? (man|woman|men|women|people|person|patients?|adults?|folks?|ladies|"
                                      r"lady|gentlem[ae]n))\b|"
                                      r"老人|老年|高龄|上了年纪|年纪大|岁数大|老爷子|老太太|老大爷|老奶奶|爷爷|奶奶|外公|外婆|"
-                                     r"姥姥|姥爷", _I),
+                                     r"姥姥|姥爷|古稀|耄耋|花甲|七旬|八旬|九旬|\b(?:septua|octo|nona)genarians?\b", _I),
                "geriatric elderly older patients dose",
                re.compile(r"geriatric|elderly|older (adult|patient)|aged|老年", _I), "older adults", "老年人"),
 )
@@ -137,7 +138,10 @@ INTENT_TOPIC = {"pregnancy": "pregnancy", "lactation": "lactation", "pediatric":
 MAX_POPULATIONS = 2  # population passages looked up per question (the first named)
 _WHO = (r"i'?m|i am|he'?s|she'?s|(?:he|she|who|one|kid|son|daughter|child|baby|boy|girl|mom|mum|mother|dad|father|"
         r"wife|husband|patient|grand\w+) is|turned|turning|aged?")
-_AGE = re.compile(r"(\d{1,3})\s*(?:-|\s)?(?:years?|yrs?|yo|y/o)\b|(\d{1,3})\s*(?:多|来|几)?\s*周?岁|"
+_AGE = re.compile(r"(?<!\bfor )(?<!\bpast )(?<!\blast )(?<!\bover )(?<!\bwithin )(?<!\bafter )(?<!\bsince )"
+                  # a duration, not an age: "for 2 years", "a transplant two years ago"
+                  r"(\d{1,3})\s*(?:-|\s)?(?:years?|yrs?|yo|y/o)\b(?!\s+(?:ago|back|later|earlier|before|now|since|"
+                  r"of (?:use|treatment|therapy|taking)))|(\d{1,3})\s*(?:多|来|几)?\s*周?岁|"
                   r"(\d{1,3})\s*-?\s*(?:months?|个月|(?:weeks?|wks?|days?)[- ]old\b|周大|天大)|"
                   # "I'm 70", "she is 4", "aged 81": a bare number after who, not a weight, dose or count
                   rf"\b(?:{_WHO})\s+(\d{{1,3}})\b"

@@ -24,7 +24,14 @@ from rag.retrieval.intent import IntentClassifier, RequestClassifier, addressed_
 from rag.retrieval.interactions import PairRecord, check_pairs, interactions_of_one
 from rag.retrieval.linking import _LATIN_CJK, EntityLinker, Link, LinkResult
 from rag.retrieval.passages import population_hits, rank_passages
-from rag.retrieval.routing import POLICY_INTENTS, Route, asks_prescription_status, asks_which_drugs, route
+from rag.retrieval.routing import (
+    POLICY_INTENTS,
+    Route,
+    after_retraction,
+    asks_prescription_status,
+    asks_which_drugs,
+    route,
+)
 from rag.stores.base import Hit, SearchFilter, VectorStore
 
 log = logging.getLogger(__name__)
@@ -126,6 +133,7 @@ class Retriever:
         # years. Who is X not suitable for?" read as an interaction question when both were placeholders)
         whole = mask_mentions(question, lr)  # the request check reads the whole question ("my doctor put me on Z …")
         masked = mask_mentions(without_background(question, taken), lr, background=taken) if one_subject else whole
+        masked = after_retraction(masked)  # "side effects of — sorry, scratch that — who can't take X?"
         vecs: dict[str, list[float]] = {}
 
         def embed(text: str) -> list[float]:

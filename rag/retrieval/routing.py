@@ -141,7 +141,8 @@ _RULES: list[tuple[str, str, list[str]]] = [
      r"贮藏|储存|保存|存放|冷藏|放冰箱|保管|怕热|避光|开封|过期",
      ["storage"]),
     ("ingredients", r"ingredient|contain|what(?: i|')s (?:in|inside)|made (?:of|from|with)|excipient|\bgluten|"
-     r"lactose|vegan|sugar[- ]free|\bdyes?\b|preservative|成分|含有|辅料|防腐剂|含糖", ["ingredients"]),
+     r"lactose|vegan|sugar[- ]free|\bdyes?\b|preservative|成分|含有|辅料|防腐剂|含糖|乳糖|麸质|色素|明胶|含不含|是否含",
+     ["ingredients"]),
     (
         "pharmacology",
         r"mechanism|how does .+ work|pharmacolog|half[- ]life|\bmoa\b|t1/2|t½|药理|作用机制|机理|半衰期|"
@@ -411,6 +412,23 @@ def substance_asked(text: str) -> bool:
     parts = [p for p in _SENTENCE_END.split(text) if p.strip()]
     hits = [p for p in parts if any(s.ask.search(p) for s in SUBSTANCES)]
     return len(parts) < 2 or not hits or any(_TAKES_OR_ASKS.search(p) for p in hits)
+
+
+# A question the asker takes back mid-way ("What are the side effects of — sorry, scratch that — who is not permitted
+# to take X?", "X的副作用，不对，说错了，我是想问孕妇能不能用"): what follows the last retraction is the question
+_RETRACTION = re.compile(r"\b(?:scratch|strike|ignore|forget|disregard) (?:that|this|what i (?:just )?(?:said|"
+                         r"asked))\b|\bnever ?mind\b|\b(?:sorry|oops|no|wait)\W+i meant\b|\bi meant to (?:ask|say)\b|"
+                         r"\blet me (?:rephrase|re-?ask|start over|try again)\b|"
+                         r"\bwhat i (?:really |actually )?(?:meant|want(?:ed)? to (?:ask|know))\b|"
+                         r"说错了|打错了|口误|问错了|更正一下|不对不对|重新问|(?:其实|我其实|我真正|我本来)想问",
+                         re.I | re.A)
+
+
+def after_retraction(text: str) -> str:
+    """`text` after its last retraction (note above), when a question of its own follows it; else `text`."""
+    ends = [m.end() for m in _RETRACTION.finditer(text)]
+    rest = text[ends[-1]:].strip(" \t\n,.;:!?，。；：！？、—–-") if ends else ""
+    return rest if len(re.findall(r"[a-z]{2,}|[\u4e00-\u9fff]", rest, re.I)) >= 3 else text
 
 
 def asks_which_drugs(question: str) -> bool:

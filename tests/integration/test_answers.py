@@ -417,3 +417,18 @@ def test_which_drugs_interact_with_one_beside_one_already_taken_lists_both(servi
     assert ans.status == "answered" and ans.interaction_checks  # the pair with metformin
     others = [i for i in ans.interactions if not any("metformin" in d.lower() for d in i.drugs)]
     assert len(others) >= 3, [i.drugs for i in ans.interactions]  # and naproxen's own recorded interactions
+
+
+@pytest.mark.parametrize(("q", "intent"), [
+    # fourteenth session, probe36 / probe34 tuning halves: a question taken back mid-way is routed by what follows,
+    # and a substance in a sentence of background is not what is asked
+    ("What are the side effects of — sorry, scratch that — who is not permitted to take naproxen?",
+     "contraindications"),
+    ("萘普生的副作用……不对，说错了，我其实想问哪些人不能吃萘普生", "contraindications"),
+    ("The office coffee machine broke this morning and my landlord still hasn't fixed the heating. I began naproxen "
+     "last Tuesday. What side effects is it known for?", "adverse_reactions"),
+])
+def test_the_question_asked_decides_the_route_not_what_came_before(service, q, intent):
+    r = service.retriever.retrieve(q)
+    assert r.route.intent == intent, (q, r.route.intent)
+

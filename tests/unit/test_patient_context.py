@@ -351,6 +351,9 @@ def test_two_edits_at_a_names_start_are_a_question_not_a_correction() -> None:
     ("X dose with stage 3 CKD", "renal"), ("我七十二岁，X吃多少", "elderly"), ("我70多岁了，X一次吃多少", "elderly"),
     ("我爸今年75，X一次几片", "elderly"), ("我妈80了，X吃多少", "elderly"), ("上了年纪的人X吃多少", "elderly"),
     ("孩子两岁X吃多少", "child"), ("宝宝三个月大X用量", "child"), ("坐月子期间X怎么吃", "lactation"),
+    # probe36 (tuning half): a classical age, pumping milk at work
+    ("退休老干部年逾古稀，服用X是否需要减量？", "elderly"), ("an octogenarian on X: dose?", "elderly"),
+    ("I pump milk at work for my baby; should I adjust my dose of X?", "lactation"),
 ])
 def test_ages_and_conditions_as_people_write_them_are_context(q, key) -> None:
     assert key in populations(q) and gives_context(q), q
@@ -361,6 +364,14 @@ def test_ages_and_conditions_as_people_write_them_are_context(q, key) -> None:
                                "my dog is 12, X dose", "X每天吃一次还是两次"])
 def test_counts_doses_and_times_are_not_ages(q) -> None:
     assert not gives_context(q), q
+
+
+def test_a_duration_in_years_is_no_age() -> None:
+    # probe36 (tuning half): "a kidney transplant two years ago" made the asker a two-year-old child
+    for q in ("I had a kidney transplant two years ago; how should X be dosed for me?", "been on X for 3 years",
+              "over the past 5 years X has worked well", "X for 2 years of treatment"):
+        assert ages(q) == [] and "child" not in populations(q), q
+    assert ages("my son is 2 years old") == [(2, False)] and ages("she is 4 years") == [(4, False)]
 
 
 def test_a_weight_written_against_its_unit_is_context() -> None:

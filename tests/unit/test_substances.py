@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 
 from rag.answer.extractive import _with_lead_in
-from rag.retrieval.context import BY_KEY, substances
+from rag.retrieval.context import BY_KEY, populations, substances
 from rag.retrieval.linking import EntityLinker
-from rag.retrieval.routing import asks_to_prescribe, cues, route
+from rag.retrieval.routing import after_retraction, asks_to_prescribe, cues, route
 
 
 @pytest.mark.parametrize(("text", "keys"), [
@@ -102,6 +102,22 @@ def test_two_drugs_and_alcohol_stay_a_drug_pair_question() -> None:
 
 def test_everyday_words_for_an_aspect_are_cues(q: str, intent: str) -> None:
     assert intent in cues(q), (q, cues(q))
+
+
+def test_allergens_asked_in_chinese_are_ingredient_cues() -> None:
+    # probe36 (tuning half): "我乳糖不耐受，X里有没有乳糖？" went to lactation (乳), "X含不含色素或者麸质" nowhere
+    for q in ("我乳糖不耐受，X里有没有乳糖？", "X含不含色素或者麸质？", "X胶囊壳是明胶的吗"):
+        assert "ingredients" in cues(q), q
+    assert "lactation" not in populations("我乳糖不耐受，X里有没有乳糖？")
+
+
+def test_a_retracted_question_is_routed_by_what_follows() -> None:
+    # probe36 (tuning half): "What are the side effects of — sorry, scratch that — who is not permitted to take X"
+    assert after_retraction("what are the side effects of sorry scratch that who is not permitted to take X") \
+        == "who is not permitted to take X"
+    assert after_retraction("X的副作用，不对，说错了，我是想问孕妇能不能用") == "我是想问孕妇能不能用"
+    for q in ("never mind", "what is X for", "X说错了吗"):  # nothing of its own after it: the question as asked
+        assert after_retraction(q) == q
 
 
 def test_is_it_normal_to_take_is_not_a_side_effect_question() -> None:
