@@ -77,7 +77,9 @@ _ZH_PARTNER = (
 _UNIT_WORDS = frozenset("mg ml mcg ug kg iu bid tid qid qd qod prn hs am pm tab tabs cap caps".split())
 _ZH_RUN = re.compile(r"(?<![\u4e00-\u9fff])[\u4e00-\u9fff]{2,8}(?![\u4e00-\u9fff])")  # a whole run: longer is a clause
 _ZH_NOT_A_DRUG = re.compile(
-    r"药|酒|茶|咖啡|奶|果|汁|饭|食|菜|肉|蛋|水|饮料|烟|我|你|他|她|它|别的|其他|什么|哪|啥|任何|所有|一切|谁|咋|"
+    # a pronoun that begins the words or is one ("他的", "我们"), not 他 inside a name (奥司他韦, 阿托伐他汀)
+    r"药|酒|茶|咖啡|奶|果|汁|饭|食|菜|肉|蛋|水|饮料|烟|^[我你他她它您咱俺]|[我你他她它](?:们|的|家)|别的|其他|什么|哪|啥|"
+    r"任何|所有|一切|谁|咋|"
     r"剂量|用量|用法|方法|时间|次数|疗程|多少|多久|怎么|"
     # supplements, herbs and other things taken beside a drug (rag.retrieval.context.SUBSTANCES)
     r"保健|补品|补剂|营养|维生素|鱼油|钙片|草药|人参|银杏|褪黑素|偏方|烟|柚|鱼丸|牛丸|虾丸|汤圆"
@@ -99,6 +101,8 @@ _ZH_LEAD_IN = re.compile(r"^(?:我|俺|咱|他|她|还|也|又|都|在|正在|�
 # particles, numerals and verbs of being that no drug name holds: text, not a name
 _ZH_GRAMMAR = re.compile(r"[了的着过吗呢吧啊呀是有在起一二两三四五六七八九十几每些]")
 _ZH_ONLY = re.compile(r"[\u4e00-\u9fff]+")  # a stretch of Chinese characters only
+# characters that end the words before a product name (吃, 用, 和, 的, 了, a measure word): not part of the name
+_ZH_NAME_BOUNDARY = frozenset("吃用服和与跟及同加的了在开是喝打涂擦滴贴、把给让叫种个款盒瓶支粒颗片这那买拿换")
 _ZH_FORM_START = re.compile(r"[片胶丸颗注滴乳软缓控肠分贴栓散口混糖凝含咀泡]")
 
 
@@ -193,7 +197,8 @@ class EntityLinker:
         # Chinese keys that exist only as a product name less its dosage form and are common words (wordfreq Zipf
         # >= 2.5: 胃痛 of 胃痛丸, 消炎 of 消炎片, 甲状腺 of 甲状腺片, 减肥 of 减肥胶囊): in "因为胃痛去看病" or "甲状腺
         # 不好" they are the patient's words, so they name the product only where its form follows ("胃痛丸")
-        self._cut_only = {k for k in self._cut - self._full if zh_zipf(k) >= ZH_COMMON_WORD}
+        self._cut_keys = self._cut - self._full
+        self._cut_only = {k for k in self._cut_keys if zh_zipf(k) >= ZH_COMMON_WORD}
         self.max_words = max((len(k.split()) for k in self.keys if not has_cjk(k)), default=8)
         self.max_zh = max((len(k) for k in self.keys if has_cjk(k)), default=2)
         # latin drug names by word count, for misspellings (rapidfuzz over the name index)
@@ -297,6 +302,9 @@ class EntityLinker:
                         sub = part[i: i + L]
                         if sub in self._cut_only and not _ZH_FORM_START.match(part, i + L):
                             continue  # "因为胃痛去看病": an ordinary word, not 胃痛丸 without its form
+                        if sub in self._cut_keys and i > done and part[i - 1] not in _ZH_NAME_BOUNDARY \
+                                and _ZH_FORM_START.match(part, i + L):
+                            continue  # "润肺清咽口服液": a longer product name with a form of its own, not 清咽片
                         if sub in self.keys:
                             slip = self._zh_longer_slip(part, i, L, done)
                             if slip is not None:  # "作氧氟沙星": 左氧氟沙星 typed with a homophone, not 氧氟沙星
@@ -373,6 +381,7 @@ class EntityLinker:
                 unlinked.remove(u)
             else:
                 suggestions.extend(close)
+        unlinked = [u for u in unlinked if not any(u != v and u in v for v in unlinked)]  # 清咽口服液 of 润肺清咽口服液
         return LinkResult(links, unlinked, list(dict.fromkeys(suggestions))[:3],
                           [w for w in dict.fromkeys(misspelt) if w not in unlinked])
 

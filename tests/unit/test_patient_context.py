@@ -267,6 +267,21 @@ def test_an_invented_product_of_common_characters_is_unlinked() -> None:
         assert lk.link(q).unlinked == [], q
 
 
+def test_an_invented_product_is_not_a_known_one_inside_it() -> None:
+    # my own invented-name check (fourteenth session): 润肺清咽口服液 was answered as the KB's 清咽片 (its name less the
+    # form, inside the longer name), and 泰美司他片 was no name at all (他, a pronoun, inside it)
+    lk = EntityLinker([("ibuprofen", "Ibuprofen"), ("清咽片", "清咽片")], [], {"ibuprofen": ["i-1"], "清咽片": ["q-1"]},
+                      zh_en={"布洛芬": "ibuprofen"})
+    for q, name in (("润肺清咽口服液和布洛芬能一起吃吗", "润肺清咽口服液"),
+                    ("泰美司他片和布洛芬能一起吃吗", "泰美司他片"),
+                    ("我在吃布洛芬，医生又开了泰美司他片，有冲突吗", "泰美司他片")):
+        res = lk.link(q)
+        assert "清咽片" not in [x.id for x in res.drugs] and res.unlinked == [name], (q, res)
+    for q in ("我在吃清咽片，能和布洛芬一起吃吗", "孩子咽喉痛用清咽片可以吗", "清咽片和他的布洛芬能一起吃吗"):
+        res = lk.link(q)
+        assert "清咽片" in [x.id for x in res.drugs] and res.unlinked == [], (q, res)
+
+
 def test_a_misspelt_negation_is_no_unknown_drug_name() -> None:
     # probe34 (tuning half): "shoudn't" left "shoudn" as an unknown drug, and the question about ulipristal was
     # answered "no drug named shoudn"
