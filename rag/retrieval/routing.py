@@ -190,14 +190,14 @@ _ZH_OPEN = r"(?:开(?![了过的着车始封水关心学会门窗导]|玩笑)|�
 _ZH_TAIL = r"[^，。？！,.?!]{0,40}?(?:处方|药方|方子|药)"
 _RX_EXACT = [
     re.compile(r"(?:^|[.!?,;:]\s*|\b(?:please|pls|just|now|so|and|then)\s+)" + _RX_VERB + _RX_OBJ +
-               r"(?:" + _RX_WORD + _RX_END + "|" + _PLAN + ")", re.I),
+               r"(?:" + _RX_WORD + _RX_END + "|" + _PLAN + ")", re.I | re.A),
     re.compile(r"\b(?:can|could|would|will|won'?t)\s+(?:you|u)\s+(?:please\s+|just\s+|kindly\s+)?" + _RX_VERB +
-               _RX_OBJ + r"(?:" + _RX_WORD + _RX_END + "|" + _PLAN + ")", re.I),
-    re.compile(r"(?:^|[.!?,;:]\s*|\b(?:please|pls|and)\s+)(?:prescribe|presribe|perscribe)\b", re.I),
+               _RX_OBJ + r"(?:" + _RX_WORD + _RX_END + "|" + _PLAN + ")", re.I | re.A),
+    re.compile(r"(?:^|[.!?,;:]\s*|\b(?:please|pls|and)\s+)(?:prescribe|presribe|perscribe)\b", re.I | re.A),
     re.compile(r"\b(?:you|u|just|now|so|then)\s+(?:\w+\s+)?(?:prescribe|presribe|perscribe)\s+(?:me|us|him|her|them|"
-               r"my|our|something|anything|(?:[\w-]+\s+){0,4}?for\s+(?:me|us|my|him|her))\b", re.I),
+               r"my|our|something|anything|(?:[\w-]+\s+){0,4}?for\s+(?:me|us|my|him|her))\b", re.I | re.A),
     re.compile(r"\bi\s*(?:need|want|would like|'d like|’d like)\s+you\s+to\s+(?:prescribe|write\b[^.?!]{0,30}?"
-               + _RX_WORD + ")", re.I),
+               + _RX_WORD + ")", re.I | re.A),
     re.compile(r"(?<![会么啥])(?:给|帮|替|为)" + _ZH_WHO + _ZH_OPEN),
     re.compile(r"(?:给|帮|替)" + _ZH_WHO + r"(?:写|出|续)(?:个|一个|张|一张|份)?(?:处方|药方|方子|方)"),
     re.compile(r"(?:给|帮|替)" + _ZH_WHO + r"(?:定|制定|做|出|开|拟)(?:个|一个|份)?(?:用药|治疗|吃药)(?:方案|计划)"),
@@ -211,12 +211,12 @@ _RX_EXACT = [
 _PRESCRIBER = re.compile(r"\b(?:doctor|dr|physician|gp|nurse|dentist|vet|specialist|pharmacist|optometrist|"
                          r"midwi(?:fe|ves)|they|he|she|clinic|hospital|urgent care|er|pharmac(?:y|ies)|\w+ologist|"
                          r"\w+iatrician|\w+iatrist)s?\b|医生|大夫|医师|医院|门诊|诊所|药师|药店|药房|急诊|社区|"
-                         r"(?:皮肤|牙|内|外|妇|儿|眼|骨|专|心内|精神)科|他们|她们", re.I)
+                         r"(?:皮肤|牙|内|外|妇|儿|眼|骨|专|心内|精神)科|他们|她们", re.I | re.A)
 _CLAUSE = re.compile(r"[.!?;,，。！？；\n]")
 # the assistant cast as the prescriber ("you're my doctor", "pretend to be a GP", "你就是我的医生"): still a request
 _ROLE_PLAY = re.compile(r"\b(?:you(?:'re|\s+are)|be|as|pretend|act|role-?play|imagine)\b[^.?!]{0,20}?\b(?:doctor|dr|"
                         r"physician|gp)\b|(?:你|您)(?:就|现在)?(?:是|当|作为|扮演)[^，。？！]{0,4}?(?:医生|大夫|医师)|"
-                        r"(?:假装|扮演|当作|作为)[^，。？！]{0,4}?(?:医生|大夫|医师)", re.I)
+                        r"(?:假装|扮演|当作|作为)[^，。？！]{0,4}?(?:医生|大夫|医师)", re.I | re.A)
 
 
 # Safety rules that decide alone, before any classifier: someone who may harm themselves gets crisis resources, not a
@@ -230,11 +230,11 @@ _SELF_HARM = re.compile(
     r"\bhow\s+many\b[^.?!]{0,40}?\b(?:to\s+die|to\s+kill|would\s+kill|will\s+kill|kill\s+me|be\s+(?:fatal|lethal))\b|"
     r"\bhurt(?:ing)?\s+my\s?self\b|\bdon'?t\s+want\s+to\s+(?:live|be\s+alive|wake\s+up)\b|"
     r"我?(?:想|想要|要|打算|准备)自杀|想死|不想活|轻生|寻死|自尽|结束(?:我的|自己的)?生命|了结自己|致死量|"
-    r"(?:吃|服|喝)多少[^，。？！,.?!]{0,6}?(?:会|能|才能|就能|可以)?(?:死|致死|没命)|伤害自己", re.I)
+    r"(?:吃|服|喝)多少[^，。？！,.?!]{0,6}?(?:会|能|才能|就能|可以)?(?:死|致死|没命)|伤害自己", re.I | re.A)
 _MISUSE = re.compile(
     r"\b(?:make|cook|synthesi[sz]e|extract|brew)\w*\s+(?:\w+\s+){0,2}?(?:meth|methamphetamine|crystal)\b|"
     r"\b(?:meth|methamphetamine)\s+(?:\w+\s+){0,2}?from\b|\bget(?:ting)?\s+high\b|\bsnort(?:ing)?\b|"
-    r"制毒|冰毒|提炼[^，。？！]{0,6}(?:麻黄碱|伪麻黄碱)|(?:做|制|提取)(?:毒品|冰毒)|溜冰", re.I)
+    r"制毒|冰毒|提炼[^，。？！]{0,6}(?:麻黄碱|伪麻黄碱)|(?:做|制|提取)(?:毒品|冰毒)|溜冰", re.I | re.A)
 
 
 def asks_self_harm(text: str) -> bool:
@@ -254,10 +254,10 @@ def asks_misuse(text: str) -> bool:
 _CAST = re.compile(r"\b(?:you(?:'re|\s+are)(?:\s+now)?|be|pretend(?:\s+to\s+be|\s+you(?:'re|\s+are))?|act\s+as|"
                    r"role-?play\s+as|imagine\s+you(?:'re|\s+are))\s+(?:my\s+|a\s+|an\s+|the\s+)?(?:\w+\s+)?(?:doctor|"
                    r"physician|gp|prescriber)\b|(?:你|您)(?:就|现在)?(?:是|当|作为|扮演)[^，。？！]{0,4}?(?:医生|大夫|医师)"
-                   r"(?!吗)|(?:假装|扮演|假设你是|假如你是|如果你是)[^，。？！]{0,4}?(?:医生|大夫|医师)", re.I)
+                   r"(?!吗)|(?:假装|扮演|假设你是|假如你是|如果你是)[^，。？！]{0,4}?(?:医生|大夫|医师)", re.I | re.A)
 _WANTS = re.compile(r"\bi\s*(?:really\s+|just\s+)?(?:need|want|would like|'d like)\b(?!\s+to\b)|"
                     r"\b(?:give|get|send)\s+me\b|\bmake it official\b|"
-                    r"我(?:就|只)?(?:要|需要|想要)(?!知道|了解|问|查)|给我(?!讲|说|介绍|解释|查)", re.I)
+                    r"我(?:就|只)?(?:要|需要|想要)(?!知道|了解|问|查)|给我(?!讲|说|介绍|解释|查)", re.I | re.A)
 
 
 def asks_to_prescribe(text: str) -> bool:
@@ -284,7 +284,7 @@ _RX_STATUS = re.compile(
     r"|\bprescription[- ]only\b|\bis\s+(?:a\s+)?prescription\s+(?:required|needed|necessary)\b"
     r"|\b(?:require|need)s\s+(?:a\s+)?prescription\b|\bdoes\s+\S+(?:\s+\S+)?\s+(?:need|require)\s+(?:a\s+)?prescription\b"
     r"|是不是处方药|是处方药吗|处方药吗|是非处方药|非处方药吗|需要处方吗|要处方吗|需不需要处方|要不要处方|凭处方",
-    re.I)
+    re.I | re.A)
 
 
 def asks_prescription_status(text: str) -> bool:
@@ -322,7 +322,7 @@ SUBSTANCE_YIELDS = frozenset({"boxed_warning", "dosage", "ingredients", "storage
 # the substance as what the drug treats ("does X help you quit smoking?", "X for alcohol withdrawal", 戒酒): a question
 # about the drug's use, not about taking the two together
 _TREATS_SUBSTANCE = re.compile(r"\bquit|\bstop(?:ping)? (?:smoking|drinking)|cessation|withdrawal|dependence|"
-                               r"addiction|use disorder|alcoholism|craving|戒烟|戒酒|依赖|戒断|成瘾", re.I)
+                               r"addiction|use disorder|alcoholism|craving|戒烟|戒酒|依赖|戒断|成瘾", re.I | re.A)
 POPULATION_UNSAID = 0.5  # below it, a population (or one-drug interaction) intent the question has no word for
 # gives way to the next intent
 
@@ -341,8 +341,8 @@ class Route:
 # written with their apostrophes ("can'?t take", "shouldn'?t", "what's in", "it'?s for"), so the contractions are
 # joined again before any cue is matched (measured: no cue with an apostrophe ever matched a masked question)
 _NOT_T = re.compile(r"\b(can|don|doesn|isn|aren|wasn|weren|shouldn|couldn|wouldn|won|mustn|didn|hasn|haven|hadn|"
-                    r"needn|ain) t\b", re.I)
-_PRONOUN_S = re.compile(r"\b(i|you|we|they|he|she|it|that|what|who|there|where|how) (m|re|ve|ll|d|s)\b", re.I)
+                    r"needn|ain) t\b", re.I | re.A)
+_PRONOUN_S = re.compile(r"\b(i|you|we|they|he|she|it|that|what|who|there|where|how) (m|re|ve|ll|d|s)\b", re.I | re.A)
 
 
 def cue_text(question: str) -> str:
@@ -368,7 +368,7 @@ def section_prior(probs: dict[str, float]) -> dict[str, float]:
 # words that ask about drugs together: with one drug the asker already takes named as background, the broad "take …
 # and …" cue is no pair question ("I take lisinopril in the morning; how much X should I take and how often?")
 _PAIR_WORDS = re.compile(r"interact|together|at the same time|combin|\bmix|along ?with|alongside|clash|conflict|"
-                         r"\bDDIs?\b|相互作用|一起|一块|一齐|同时|同服|合用|联用|并用|冲突|相冲|犯冲", re.I)
+                         r"\bDDIs?\b|相互作用|一起|一块|一齐|同时|同服|合用|联用|并用|冲突|相冲|犯冲", re.I | re.A)
 # whether the asker may take the other drug at all ("I'm on warfarin. Can I take X?", "I take metformin, is X ok for
 # me?", "我在吃华法林，能吃X吗"): a question about the two together, not about the other drug alone
 _PERMISSION = re.compile(r"\b(?:can|could|may|should|shall)\s+(?:i|he|she|we|they|you|my \w+)\s+(?:still\s+|also\s+|"
@@ -376,13 +376,13 @@ _PERMISSION = re.compile(r"\b(?:can|could|may|should|shall)\s+(?:i|he|she|we|the
                          r"\b(?:is|are)\s+(?:it\s+)?(?:X|it|this|that|they|them)\s+(?:\w+\s+)?(?:ok|okay|safe|alright|fine)\b|"
                          r"\b(?:ok|okay|safe|alright|fine)\s+(?:to|for)\s+(?:take|use|me|him|her|them|my)\b|"
                          r"(?<!不)能(?:不能)?(?:吃|用|服|喝|打)|(?<!不)可以(?:吃|用|服|喝|打)|可不可以|能否|行不行|安全吗|要紧吗|"
-                         r"有没有问题", re.I)
+                         r"有没有问题", re.I | re.A)
 # "how many mg of X can I take in one day", "X一天最多能吃多少": "can I take" inside a question of how much, how often
 # or when asks the dose, not whether the drug may be taken beside another
 _HOW_MUCH_BEFORE = re.compile(r"\bhow (?:much|many|often|long|soon|frequently)\b|\bwhat (?:dose|amount|strength)\b|"
-                              r"\bwhen\b|\bmax(?:imum)?\b|多少|几[片粒次颗天]|多久|最多|多大量", re.I)
+                              r"\bwhen\b|\bmax(?:imum)?\b|多少|几[片粒次颗天]|多久|最多|多大量", re.I | re.A)
 # right after "能吃": only an amount ("X一天能吃多少"); "can I take X when I have a headache" still asks permission
-_HOW_MUCH_AFTER = re.compile(r"^\W*(?:多少|几[片粒次颗]|多大量)", re.I)
+_HOW_MUCH_AFTER = re.compile(r"^\W*(?:多少|几[片粒次颗]|多大量)", re.I | re.A)
 
 
 def asks_permission(question: str) -> bool:
@@ -396,7 +396,7 @@ def asks_permission(question: str) -> bool:
 
 
 _WHICH_DRUGS = re.compile(r"\b(?:which|what|any)\s+(?:other\s+)?(?:drugs|meds|medications|medicines|pills)\b|"
-                          r"(?:哪些|什么|啥|别的|其他)(?:其他|别的)?药", re.I)
+                          r"(?:哪些|什么|啥|别的|其他)(?:其他|别的)?药", re.I | re.A)
 
 
 # A substance named only in sentences that neither ask anything nor say it is taken ("the office coffee machine is
@@ -428,7 +428,7 @@ def after_retraction(text: str) -> str:
     """`text` after its last retraction (note above), when a question of its own follows it; else `text`."""
     ends = [m.end() for m in _RETRACTION.finditer(text)]
     rest = text[ends[-1]:].strip(" \t\n,.;:!?，。；：！？、—–-") if ends else ""
-    return rest if len(re.findall(r"[a-z]{2,}|[\u4e00-\u9fff]", rest, re.I)) >= 3 else text
+    return rest if len(re.findall(r"[a-z]{2,}|[\u4e00-\u9fff]", rest, re.I | re.A)) >= 3 else text
 
 
 def asks_which_drugs(question: str) -> bool:
@@ -552,7 +552,7 @@ def _normalise(d: dict[str, float]) -> dict[str, float]:
 
 def _route_by_cues(question: str, found: list[str], n_drugs: int, n_diseases: int) -> Route:
     for name in found:
-        if name == "interaction" and n_drugs < 2 and not re.search(r"interact|相互作用", question, re.I):
+        if name == "interaction" and n_drugs < 2 and not re.search(r"interact|相互作用", question, re.I | re.A):
             continue  # "take X with food" etc. is not a drug–drug question
         if name == "disease_drugs" and n_diseases == 0:
             continue

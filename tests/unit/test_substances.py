@@ -193,3 +193,10 @@ def test_a_chinese_class_stem_is_a_clarifying_question(hash_service) -> None:
     ans = hash_service.ask("吃头孢期间能喝酒吗")  # the sample KB holds several cephalosporins
     assert ans.status == "needs_clarification" and "头孢" in ans.answer, ans.answer
     assert ans.follow_up_questions and not ans.citations
+
+
+def test_english_cue_words_against_chinese_text_still_match() -> None:
+    # Python's \b counts a Chinese character as a letter: without ASCII word boundaries "可以mix吗" has no "mix"
+    from rag.retrieval.routing import _PAIR_WORDS, _WHICH_DRUGS
+
+    assert _PAIR_WORDS.search("X和Z可以mix吗") and _WHICH_DRUGS.search("X和which drugs有冲突")
