@@ -173,6 +173,28 @@ def _pinyin_terms() -> dict[str, str]:
     return latin
 
 
+@lru_cache(maxsize=1)
+def _pinyin_initials() -> re.Pattern[str]:
+    """Pinyin initials of the heading words, as Chinese internet writing abbreviates them ("fzy" 副作用, "zysx"
+    注意事项, "yfyl" 用法用量): only those of 3+ letters that stand for one term alone (yl is 用量 and 药理; jj is
+    too short)."""
+    from pypinyin import lazy_pinyin
+
+    initials: dict[str, list[str]] = {}
+    for t in _ZH_TERMS:
+        initials.setdefault("".join(p[0] for p in lazy_pinyin(t)), []).append(t)
+    _INITIALS.update({k: v[0] for k, v in initials.items() if len(k) >= 3 and len(v) == 1})
+    return re.compile(r"\b(?:" + "|".join(sorted(_INITIALS, key=len, reverse=True)) + r")\b", re.I | re.A)
+
+
+_INITIALS: dict[str, str] = {}
+
+
+def _zh_initials(text: str) -> str:
+    rx = _pinyin_initials()
+    return rx.sub(lambda m: _INITIALS[m.group().lower()], text)
+
+
 def _zh_slips(text: str) -> str:
     from pypinyin import lazy_pinyin
 
@@ -210,6 +232,7 @@ def read_question(text: str) -> str:
     text = read_chinese(text)
     for rx, out in _SHORTHAND:
         text = rx.sub(out, text)
+    text = _zh_initials(text)
     if _CJK.search(text):
         text = _zh_slips(text)
     return _en_slips(text)

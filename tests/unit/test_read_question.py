@@ -23,6 +23,9 @@ from rag.core.text import read_question
     ("艾附暖宫丸的fuzuoyong大不大", "艾附暖宫丸的副作用大不大"),
     ("caplyta是只什么病的 医生也没说清楚", "caplyta是治什么病的 医生也没说清楚"),  # voice input: 只 for 治
     ("这药知啥病", "这药治啥病"),
+    # pinyin initials (probe34's tuning half: "Pindolol zysx" was answered "no drug named zysx")
+    ("Pindolol zysx", "Pindolol 注意事项"), ("阿莫西林yfyl是啥", "阿莫西林用法用量是啥"),
+    ("X的fzy大吗", "X的副作用大吗"),
 ])
 def test_shorthand_and_slips_are_read_as_the_label_words(asked, read):
     assert read_question(asked) == read
@@ -37,6 +40,7 @@ def test_shorthand_and_slips_are_read_as_the_label_words(asked, read):
     "X overdosage?",  # a heading word of its own, not a slip of "overdose"
     "我想弄清楚这个药里除了主要成分以外还加了哪些辅料",  # 药里 (in the medicine) sounds like 药理
     "X跟它们会相互作用伐？",  # Shanghainese 伐, not 用法
+    "syzygy and fuzzy logic",  # initials only as whole words
 ])
 def test_ordinary_text_and_drug_names_are_unchanged(q):
     assert read_question(q) == q
