@@ -138,7 +138,7 @@ INTENT_TOPIC = {"pregnancy": "pregnancy", "lactation": "lactation", "pediatric":
 MAX_POPULATIONS = 2  # population passages looked up per question (the first named)
 _WHO = (r"i'?m|i am|he'?s|she'?s|(?:he|she|who|one|kid|son|daughter|child|baby|boy|girl|mom|mum|mother|dad|father|"
         r"wife|husband|patient|grand\w+) is|turned|turning|aged?")
-_AGE = re.compile(r"(?<!\bfor )(?<!\bpast )(?<!\blast )(?<!\bover )(?<!\bwithin )(?<!\bafter )(?<!\bsince )"
+_AGE = re.compile(r"(?<!\bfor )(?<!\bpast )(?<!\blast )(?<!\bwithin )(?<!\bafter )(?<!\bsince )(?<!\d)"
                   # a duration, not an age: "for 2 years", "a transplant two years ago"
                   r"(\d{1,3})\s*(?:-|\s)?(?:years?|yrs?|yo|y/o)\b(?!\s+(?:ago|back|later|earlier|before|now|since|"
                   r"of (?:use|treatment|therapy|taking)))|(\d{1,3})\s*(?:多|来|几)?\s*周?岁|"

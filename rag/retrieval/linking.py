@@ -102,7 +102,8 @@ _ZH_LEAD_IN = re.compile(r"^(?:我|俺|咱|他|她|还|也|又|都|在|正在|�
 _ZH_GRAMMAR = re.compile(r"[了的着过吗呢吧啊呀是有在起一二两三四五六七八九十几每些]")
 _ZH_ONLY = re.compile(r"[\u4e00-\u9fff]+")  # a stretch of Chinese characters only
 # characters that end the words before a product name (吃, 用, 和, 的, 了, a measure word): not part of the name
-_ZH_NAME_BOUNDARY = frozenset("吃用服和与跟及同加的了在开是喝打涂擦滴贴、把给让叫种个款盒瓶支粒颗片这那买拿换")
+_ZH_NAME_BOUNDARY = frozenset("吃用服和与跟及同加的了在开是喝打涂擦滴贴、把给让叫种个款盒瓶支粒颗片这那买拿换"
+                              "问说想要妇岁天月次")
 _ZH_FORM_START = re.compile(r"[片胶丸颗注滴乳软缓控肠分贴栓散口混糖凝含咀泡]")
 
 
@@ -551,8 +552,8 @@ class EntityLinker:
                 w = words[i]
                 if w in EN_STOP or not is_rare(w) or (i and words[i - 1] in _INTENSIFIERS):
                     continue  # "very jialat": a word an intensifier qualifies is an adjective, never a name
-                if i + 1 < len(words) and words[i + 1] == "t" and (
-                        w.endswith("n") or zipf(w + "'t") >= ATTESTED or is_typo_of_common(w + "'t")):
+                if i + 1 < len(words) and words[i + 1] == "t" and len(words[i + 2] if i + 2 < len(words) else "") != 1 \
+                        and (w.endswith("n") or zipf(w + "'t") >= ATTESTED or is_typo_of_common(w + "'t")):
                     continue  # "shoudn't", "cudn't": a misspelt negation (the apostrophe split it), never a name
                 if has_inn_stem(w) and (w not in self.kb_words or zipf(w) < ATTESTED):
                     unknown.append(w)  # a drug by its INN stem, even one the labels mention in passing (finerenone)

@@ -133,7 +133,9 @@ class Retriever:
         # years. Who is X not suitable for?" read as an interaction question when both were placeholders)
         whole = mask_mentions(question, lr)  # the request check reads the whole question ("my doctor put me on Z …")
         masked = mask_mentions(without_background(question, taken), lr, background=taken) if one_subject else whole
-        masked = after_retraction(masked)  # "side effects of — sorry, scratch that — who can't take X?"
+        rest = after_retraction(question)  # "side effects of — sorry, scratch that — who can't take X?"
+        if rest is not None:
+            masked = mask_mentions(rest, lr)
         vecs: dict[str, list[float]] = {}
 
         def embed(text: str) -> list[float]:

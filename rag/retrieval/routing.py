@@ -190,14 +190,14 @@ _ZH_OPEN = r"(?:开(?![了过的着车始封水关心学会门窗导]|玩笑)|�
 _ZH_TAIL = r"[^，。？！,.?!]{0,40}?(?:处方|药方|方子|药)"
 _RX_EXACT = [
     re.compile(r"(?:^|[.!?,;:]\s*|\b(?:please|pls|just|now|so|and|then)\s+)" + _RX_VERB + _RX_OBJ +
-               r"(?:" + _RX_WORD + _RX_END + "|" + _PLAN + ")", re.I | re.A),
+               r"(?:" + _RX_WORD + _RX_END + "|" + _PLAN + ")", re.I),
     re.compile(r"\b(?:can|could|would|will|won'?t)\s+(?:you|u)\s+(?:please\s+|just\s+|kindly\s+)?" + _RX_VERB +
-               _RX_OBJ + r"(?:" + _RX_WORD + _RX_END + "|" + _PLAN + ")", re.I | re.A),
-    re.compile(r"(?:^|[.!?,;:]\s*|\b(?:please|pls|and)\s+)(?:prescribe|presribe|perscribe)\b", re.I | re.A),
+               _RX_OBJ + r"(?:" + _RX_WORD + _RX_END + "|" + _PLAN + ")", re.I),
+    re.compile(r"(?:^|[.!?,;:]\s*|\b(?:please|pls|and)\s+)(?:prescribe|presribe|perscribe)\b", re.I),
     re.compile(r"\b(?:you|u|just|now|so|then)\s+(?:\w+\s+)?(?:prescribe|presribe|perscribe)\s+(?:me|us|him|her|them|"
-               r"my|our|something|anything|(?:[\w-]+\s+){0,4}?for\s+(?:me|us|my|him|her))\b", re.I | re.A),
+               r"my|our|something|anything|(?:[\w-]+\s+){0,4}?for\s+(?:me|us|my|him|her))\b", re.I),
     re.compile(r"\bi\s*(?:need|want|would like|'d like|’d like)\s+you\s+to\s+(?:prescribe|write\b[^.?!]{0,30}?"
-               + _RX_WORD + ")", re.I | re.A),
+               + _RX_WORD + ")", re.I),
     re.compile(r"(?<![会么啥])(?:给|帮|替|为)" + _ZH_WHO + _ZH_OPEN),
     re.compile(r"(?:给|帮|替)" + _ZH_WHO + r"(?:写|出|续)(?:个|一个|张|一张|份)?(?:处方|药方|方子|方)"),
     re.compile(r"(?:给|帮|替)" + _ZH_WHO + r"(?:定|制定|做|出|开|拟)(?:个|一个|份)?(?:用药|治疗|吃药)(?:方案|计划)"),
@@ -211,12 +211,12 @@ _RX_EXACT = [
 _PRESCRIBER = re.compile(r"\b(?:doctor|dr|physician|gp|nurse|dentist|vet|specialist|pharmacist|optometrist|"
                          r"midwi(?:fe|ves)|they|he|she|clinic|hospital|urgent care|er|pharmac(?:y|ies)|\w+ologist|"
                          r"\w+iatrician|\w+iatrist)s?\b|医生|大夫|医师|医院|门诊|诊所|药师|药店|药房|急诊|社区|"
-                         r"(?:皮肤|牙|内|外|妇|儿|眼|骨|专|心内|精神)科|他们|她们", re.I | re.A)
+                         r"(?:皮肤|牙|内|外|妇|儿|眼|骨|专|心内|精神)科|他们|她们", re.I)
 _CLAUSE = re.compile(r"[.!?;,，。！？；\n]")
 # the assistant cast as the prescriber ("you're my doctor", "pretend to be a GP", "你就是我的医生"): still a request
 _ROLE_PLAY = re.compile(r"\b(?:you(?:'re|\s+are)|be|as|pretend|act|role-?play|imagine)\b[^.?!]{0,20}?\b(?:doctor|dr|"
                         r"physician|gp)\b|(?:你|您)(?:就|现在)?(?:是|当|作为|扮演)[^，。？！]{0,4}?(?:医生|大夫|医师)|"
-                        r"(?:假装|扮演|当作|作为)[^，。？！]{0,4}?(?:医生|大夫|医师)", re.I | re.A)
+                        r"(?:假装|扮演|当作|作为)[^，。？！]{0,4}?(?:医生|大夫|医师)", re.I)
 
 
 # Safety rules that decide alone, before any classifier: someone who may harm themselves gets crisis resources, not a
@@ -230,11 +230,11 @@ _SELF_HARM = re.compile(
     r"\bhow\s+many\b[^.?!]{0,40}?\b(?:to\s+die|to\s+kill|would\s+kill|will\s+kill|kill\s+me|be\s+(?:fatal|lethal))\b|"
     r"\bhurt(?:ing)?\s+my\s?self\b|\bdon'?t\s+want\s+to\s+(?:live|be\s+alive|wake\s+up)\b|"
     r"我?(?:想|想要|要|打算|准备)自杀|想死|不想活|轻生|寻死|自尽|结束(?:我的|自己的)?生命|了结自己|致死量|"
-    r"(?:吃|服|喝)多少[^，。？！,.?!]{0,6}?(?:会|能|才能|就能|可以)?(?:死|致死|没命)|伤害自己", re.I | re.A)
+    r"(?:吃|服|喝)多少[^，。？！,.?!]{0,6}?(?:会|能|才能|就能|可以)?(?:死|致死|没命)|伤害自己", re.I)
 _MISUSE = re.compile(
     r"\b(?:make|cook|synthesi[sz]e|extract|brew)\w*\s+(?:\w+\s+){0,2}?(?:meth|methamphetamine|crystal)\b|"
     r"\b(?:meth|methamphetamine)\s+(?:\w+\s+){0,2}?from\b|\bget(?:ting)?\s+high\b|\bsnort(?:ing)?\b|"
-    r"制毒|冰毒|提炼[^，。？！]{0,6}(?:麻黄碱|伪麻黄碱)|(?:做|制|提取)(?:毒品|冰毒)|溜冰", re.I | re.A)
+    r"制毒|冰毒|提炼[^，。？！]{0,6}(?:麻黄碱|伪麻黄碱)|(?:做|制|提取)(?:毒品|冰毒)|溜冰", re.I)
 
 
 def asks_self_harm(text: str) -> bool:
@@ -254,10 +254,10 @@ def asks_misuse(text: str) -> bool:
 _CAST = re.compile(r"\b(?:you(?:'re|\s+are)(?:\s+now)?|be|pretend(?:\s+to\s+be|\s+you(?:'re|\s+are))?|act\s+as|"
                    r"role-?play\s+as|imagine\s+you(?:'re|\s+are))\s+(?:my\s+|a\s+|an\s+|the\s+)?(?:\w+\s+)?(?:doctor|"
                    r"physician|gp|prescriber)\b|(?:你|您)(?:就|现在)?(?:是|当|作为|扮演)[^，。？！]{0,4}?(?:医生|大夫|医师)"
-                   r"(?!吗)|(?:假装|扮演|假设你是|假如你是|如果你是)[^，。？！]{0,4}?(?:医生|大夫|医师)", re.I | re.A)
+                   r"(?!吗)|(?:假装|扮演|假设你是|假如你是|如果你是)[^，。？！]{0,4}?(?:医生|大夫|医师)", re.I)
 _WANTS = re.compile(r"\bi\s*(?:really\s+|just\s+)?(?:need|want|would like|'d like)\b(?!\s+to\b)|"
                     r"\b(?:give|get|send)\s+me\b|\bmake it official\b|"
-                    r"我(?:就|只)?(?:要|需要|想要)(?!知道|了解|问|查)|给我(?!讲|说|介绍|解释|查)", re.I | re.A)
+                    r"我(?:就|只)?(?:要|需要|想要)(?!知道|了解|问|查)|给我(?!讲|说|介绍|解释|查)", re.I)
 
 
 def asks_to_prescribe(text: str) -> bool:
@@ -284,7 +284,7 @@ _RX_STATUS = re.compile(
     r"|\bprescription[- ]only\b|\bis\s+(?:a\s+)?prescription\s+(?:required|needed|necessary)\b"
     r"|\b(?:require|need)s\s+(?:a\s+)?prescription\b|\bdoes\s+\S+(?:\s+\S+)?\s+(?:need|require)\s+(?:a\s+)?prescription\b"
     r"|是不是处方药|是处方药吗|处方药吗|是非处方药|非处方药吗|需要处方吗|要处方吗|需不需要处方|要不要处方|凭处方",
-    re.I | re.A)
+    re.I)
 
 
 def asks_prescription_status(text: str) -> bool:
@@ -382,7 +382,7 @@ _PERMISSION = re.compile(r"\b(?:can|could|may|should|shall)\s+(?:i|he|she|we|the
 _HOW_MUCH_BEFORE = re.compile(r"\bhow (?:much|many|often|long|soon|frequently)\b|\bwhat (?:dose|amount|strength)\b|"
                               r"\bwhen\b|\bmax(?:imum)?\b|多少|几[片粒次颗天]|多久|最多|多大量", re.I | re.A)
 # right after "能吃": only an amount ("X一天能吃多少"); "can I take X when I have a headache" still asks permission
-_HOW_MUCH_AFTER = re.compile(r"^\W*(?:多少|几[片粒次颗]|多大量)", re.I | re.A)
+_HOW_MUCH_AFTER = re.compile(r"^\W*(?:多少|几[片粒次颗]|多大量)", re.I)
 
 
 def asks_permission(question: str) -> bool:
@@ -404,7 +404,8 @@ _WHICH_DRUGS = re.compile(r"\b(?:which|what|any)\s+(?:other\s+)?(?:drugs|meds|me
 _SENTENCE_END = re.compile(r"(?<=[.!?;。！？；\n])")
 _TAKES_OR_ASKS = re.compile(r"[?？]|\b(?:drinks?|drank|drinking|have|having|had|take|taking|took|eat|eating|ate|"
                             r"use|using|consum\w*|smok\w*|vap\w*|with|while|together|alongside|combin\w*|mix\w*|interact\w*|"
-                            r"ok|okay|safe|fine)\b|喝|吃|服|抽|吸|一起|同时|能|可以|吗|行不行", re.I | re.A)
+                            r"ok|okay|safe|fine|about|problem|issue|affect\w*|effects?|matter|worry)\b|"
+                            r"喝|吃|服|抽|吸|一起|同时|能|可以|吗|呢|行不行|影响|怎么样|咋样", re.I | re.A)
 
 
 def substance_asked(text: str) -> bool:
@@ -415,20 +416,22 @@ def substance_asked(text: str) -> bool:
 
 
 # A question the asker takes back mid-way ("What are the side effects of — sorry, scratch that — who is not permitted
-# to take X?", "X的副作用，不对，说错了，我是想问孕妇能不能用"): what follows the last retraction is the question
-_RETRACTION = re.compile(r"\b(?:scratch|strike|ignore|forget|disregard) (?:that|this|what i (?:just )?(?:said|"
-                         r"asked))\b|\bnever ?mind\b|\b(?:sorry|oops|no|wait)\W+i meant\b|\bi meant to (?:ask|say)\b|"
-                         r"\blet me (?:rephrase|re-?ask|start over|try again)\b|"
-                         r"\bwhat i (?:really |actually )?(?:meant|want(?:ed)? to (?:ask|know))\b|"
-                         r"说错了|打错了|口误|问错了|更正一下|不对不对|重新问|(?:其实|我其实|我真正|我本来)想问",
-                         re.I | re.A)
+# to take X?", "X的副作用，不对，说错了，我是想问孕妇能不能用"): what follows the last retraction is the question. A
+# retraction ends its clause (a comma or dash follows it: "ignore that old advice", "药店的人说错了好几次" are no
+# retraction), except the words that say what is really asked (我其实想问, what I really wanted to ask)
+_RETRACTION = re.compile(r"(?:\b(?:scratch|strike) that|\b(?:ignore|forget|disregard) (?:that|this|what i (?:just )?"
+                         r"(?:said|asked|wrote))|\bnever ?mind|\b(?:sorry|oops|wait)\W+i meant|"
+                         r"\blet me (?:rephrase|re-?ask|start over|try again)|说错了|打错了|口误|问错了|不对不对)"
+                         r"(?=\s*(?:[,，.。;；:：!！…—–-]|$))|"
+                         r"\bwhat i (?:really |actually )?want(?:ed)? to (?:ask|know)(?: is)?\b|"
+                         r"(?:其实|我其实|我真正|我本来)想问", re.I | re.A)
 
 
-def after_retraction(text: str) -> str:
-    """`text` after its last retraction (note above), when a question of its own follows it; else `text`."""
+def after_retraction(text: str) -> str | None:
+    """What `text` asks after its last retraction (note above), when a question of its own follows; else None."""
     ends = [m.end() for m in _RETRACTION.finditer(text)]
-    rest = text[ends[-1]:].strip(" \t\n,.;:!?，。；：！？、—–-") if ends else ""
-    return rest if len(re.findall(r"[a-z]{2,}|[\u4e00-\u9fff]", rest, re.I | re.A)) >= 3 else text
+    rest = text[ends[-1]:].strip(" \t\n,.;:!?，。；：！？、…—–-") if ends else ""
+    return rest if len(re.findall(r"[a-z]{2,}|[\u4e00-\u9fff]", rest, re.I | re.A)) >= 3 else None
 
 
 def asks_which_drugs(question: str) -> bool:

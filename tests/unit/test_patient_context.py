@@ -277,7 +277,8 @@ def test_an_invented_product_is_not_a_known_one_inside_it() -> None:
                     ("我在吃布洛芬，医生又开了泰美司他片，有冲突吗", "泰美司他片")):
         res = lk.link(q)
         assert "清咽片" not in [x.id for x in res.drugs] and res.unlinked == [name], (q, res)
-    for q in ("我在吃清咽片，能和布洛芬一起吃吗", "孩子咽喉痛用清咽片可以吗", "清咽片和他的布洛芬能一起吃吗"):
+    for q in ("我在吃清咽片，能和布洛芬一起吃吗", "孩子咽喉痛用清咽片可以吗", "清咽片和他的布洛芬能一起吃吗",
+              "请问清咽含片和布洛芬能一起吃吗"):
         res = lk.link(q)
         assert "清咽片" in [x.id for x in res.drugs] and res.unlinked == [], (q, res)
 
@@ -290,6 +291,7 @@ def test_a_misspelt_negation_is_no_unknown_drug_name() -> None:
         res = lk.link(q)
         assert [x.id for x in res.drugs] == ["ulipristal"] and res.unlinked == [], (q, res)
     assert lk.link("can i take ulipristal with zorvaxin?").unlinked == ["zorvaxin"]
+    assert lk.link("ulipristal and zorvaxin t.i.d., ok?").unlinked == ["zorvaxin"]  # t.i.d. is no "n't"
 
 
 def test_an_invented_chinese_name_in_an_english_question_or_after_plus_is_unlinked() -> None:
@@ -387,6 +389,9 @@ def test_a_duration_in_years_is_no_age() -> None:
               "over the past 5 years X has worked well", "X for 2 years of treatment"):
         assert ages(q) == [] and "child" not in populations(q), q
     assert ages("my son is 2 years old") == [(2, False)] and ages("she is 4 years") == [(4, False)]
+    # review: a duration's second digit is no age either ("for 20 years" read as 0), and "over 65 years old" is 65
+    assert ages("I have taken X for 20 years") == [] and ages("over the past 10 years") == []
+    assert ages("I am over 65 years old") == [(65, False)] and populations("I am over 65 years old") == ["elderly"]
 
 
 def test_a_weight_written_against_its_unit_is_context() -> None:

@@ -72,7 +72,8 @@ def test_a_substance_named_only_in_background_is_not_what_is_asked() -> None:
     assert route(q, n_drugs=1, probs=probs).intent == "adverse_reactions"
     # a substance the asker says they take, or asks about, in any sentence is still the question
     for q in ("I'm on X. I drink a glass of wine every night. Is that a problem?", "I'm on X. Wine?",
-              "Got a new job and started X. Coffee ok?", "我在吃X。平时爱喝咖啡。有影响吗？"):
+              "Got a new job and started X. Coffee ok?", "我在吃X。平时爱喝咖啡。有影响吗？", "我在吃X。酒精有影响",
+              "Started X yesterday. What about grapefruit juice."):
         assert route(q, n_drugs=1, probs=probs).intent == "substance", q
 
 
@@ -113,11 +114,15 @@ def test_allergens_asked_in_chinese_are_ingredient_cues() -> None:
 
 def test_a_retracted_question_is_routed_by_what_follows() -> None:
     # probe36 (tuning half): "What are the side effects of — sorry, scratch that — who is not permitted to take X"
-    assert after_retraction("what are the side effects of sorry scratch that who is not permitted to take X") \
+    assert after_retraction("What are the side effects of — sorry, scratch that — who is not permitted to take X?") \
         == "who is not permitted to take X"
     assert after_retraction("X的副作用，不对，说错了，我是想问孕妇能不能用") == "我是想问孕妇能不能用"
-    for q in ("never mind", "what is X for", "X说错了吗"):  # nothing of its own after it: the question as asked
-        assert after_retraction(q) == q
+    assert after_retraction("what I really wanted to ask is whether X is safe for kids") == "whether X is safe for kids"
+    # no retraction: the words do not end a clause, or nothing of its own follows (review of this change)
+    for q in ("is X safe in pregnancy my midwife said to ignore that old advice about it",
+              "can X make you forget that you already took it", "阿莫西林能和布洛芬一起吃吗 药店的人说错了好几次",
+              "never mind.", "what is X for", "X说错了吗"):
+        assert after_retraction(q) is None, q
 
 
 def test_is_it_normal_to_take_is_not_a_side_effect_question() -> None:
@@ -200,3 +205,11 @@ def test_english_cue_words_against_chinese_text_still_match() -> None:
     from rag.retrieval.routing import _PAIR_WORDS, _WHICH_DRUGS
 
     assert _PAIR_WORDS.search("X和Z可以mix吗") and _WHICH_DRUGS.search("X和which drugs有冲突")
+
+
+def test_safety_and_request_patterns_still_read_unusual_spaces() -> None:
+    # review: ASCII-only \s would miss a no-break or ideographic space in the self-harm and request patterns
+    from rag.retrieval.routing import asks_permission, asks_self_harm
+
+    assert asks_self_harm("I want to kill\u00a0myself") and asks_self_harm("I want to kill\u3000myself")
+    assert asks_permission("我长期吃 其他药 X 能吃吗 一天几片") == asks_permission("我长期吃其他药X能吃吗一天几片")
