@@ -125,6 +125,12 @@ SUBSTANCES: tuple[Population, ...] = (
                                      r"烟草|尼古丁", _I),
                "smoking tobacco cigarette nicotine", re.compile(r"smok|tobacco|cigarette|nicotine|烟", _I),
                "smoking", "吸烟"),
+    # a vaccine beside the drug ("can I get a flu shot on X?", "X和疫苗能一起打吗"): what the label says about
+    # vaccination (live vaccines with immunosuppressants), not a list of other drugs
+    Population("vaccines", re.compile(r"\b(vaccin\w*|flu (?:shots?|jabs?)|immuni[sz]ations?|booster (?:shots?|jabs?)|"
+                                      r"(?:covid|shingles|tetanus|measles|mmr|hpv) (?:shots?|jabs?))\b|疫苗|接种", _I),
+               "vaccines vaccination live vaccine immunization",
+               re.compile(r"vaccin|immuniz|immunis|疫苗|接种", _I), "vaccines", "疫苗接种"),
     Population("food", re.compile(r"\b(foods?|diet|dietary|meals? to avoid|drinks to avoid|dairy|tyramine|"
                                   r"cheese)\b|食物|饮食|忌口|忌吃|忌食|吃东西|辛辣|海鲜", _I),
                "food diet avoid foods meals dairy tyramine",

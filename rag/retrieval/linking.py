@@ -82,7 +82,7 @@ _ZH_NOT_A_DRUG = re.compile(
     r"任何|所有|一切|谁|咋|"
     r"剂量|用量|用法|方法|时间|次数|疗程|多少|多久|怎么|"
     # supplements, herbs and other things taken beside a drug (rag.retrieval.context.SUBSTANCES)
-    r"保健|补品|补剂|营养|维生素|鱼油|钙片|草药|人参|银杏|褪黑素|偏方|烟|柚|鱼丸|牛丸|虾丸|汤圆"
+    r"保健|补品|补剂|营养|维生素|鱼油|钙片|草药|人参|银杏|褪黑素|偏方|烟|柚|鱼丸|牛丸|虾丸|汤圆|疫苗"
 )
 
 

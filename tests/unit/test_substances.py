@@ -25,6 +25,10 @@ from rag.retrieval.routing import after_retraction, asks_to_prescribe, cues, rou
     ("I smoke, does it matter with X", ["tobacco"]),
     ("foods or drinks to avoid when taking X", ["food"]),
     ("吃X要忌口吗", ["food"]),
+    # a vaccine beside the drug (the sample's "can i get a flu shot" after naproxen was a one-drug interaction
+    # question answered with the graph's list of other drugs on one machine's vectors)
+    ("the pharmacy gave me X, can i get a flu shot", ["vaccines"]), ("我在吃X，能打流感疫苗吗", ["vaccines"]),
+    ("X and live vaccines?", ["vaccines"]), ("a shot of whiskey with X", ["alcohol"]),
     ("drinking plenty of water with X", []),  # water is not alcohol
     ("酒石酸美托洛尔怎么吃", []),  # tartrate, not wine
     ("what is X used for", []),
