@@ -174,25 +174,22 @@ def _pinyin_terms() -> dict[str, str]:
 
 
 @lru_cache(maxsize=1)
-def _pinyin_initials() -> re.Pattern[str]:
+def _pinyin_initials() -> tuple[dict[str, str], re.Pattern[str]]:
     """Pinyin initials of the heading words, as Chinese internet writing abbreviates them ("fzy" 副作用, "zysx"
     注意事项, "yfyl" 用法用量): only those of 3+ letters that stand for one term alone (yl is 用量 and 药理; jj is
-    too short)."""
+    too short). The initials → term table, and the pattern that finds them as whole words."""
     from pypinyin import lazy_pinyin
 
     initials: dict[str, list[str]] = {}
     for t in _ZH_TERMS:
         initials.setdefault("".join(p[0] for p in lazy_pinyin(t)), []).append(t)
-    _INITIALS.update({k: v[0] for k, v in initials.items() if len(k) >= 3 and len(v) == 1})
-    return re.compile(r"\b(?:" + "|".join(sorted(_INITIALS, key=len, reverse=True)) + r")\b", re.I | re.A)
-
-
-_INITIALS: dict[str, str] = {}
+    table = {k: v[0] for k, v in initials.items() if len(k) >= 3 and len(v) == 1}
+    return table, re.compile(r"\b(?:" + "|".join(sorted(table, key=len, reverse=True)) + r")\b", re.I | re.A)
 
 
 def _zh_initials(text: str) -> str:
-    rx = _pinyin_initials()
-    return rx.sub(lambda m: _INITIALS[m.group().lower()], text)
+    table, rx = _pinyin_initials()
+    return rx.sub(lambda m: table[m.group().lower()], text)
 
 
 def _zh_slips(text: str) -> str:

@@ -75,6 +75,14 @@ def rrf(lists: Sequence[list[Hit]], limit: int, depth: int, k: int = RRF_K) -> l
     return stable([Hit(i, sc, first[i].payload) for i, sc in scores.items()])[:limit]
 
 
+def hybrid_search(store: VectorStore, dense: Sequence[float], sparse: SparseVec, limit: int,
+                  flt: SearchFilter | None, prefetch: int) -> list[Hit]:
+    """`search_hybrid` of every backend: its dense and keyword lists, each read twice as deep as used, fused by
+    `rrf` (module note above)."""
+    n = max(prefetch, limit)
+    return rrf([store.search_dense(dense, 2 * n, flt), store.search_sparse(sparse, 2 * n, flt)], limit, n)
+
+
 @runtime_checkable
 class VectorStore(Protocol):
     def ensure_collection(self, dim: int) -> None:

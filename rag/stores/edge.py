@@ -55,7 +55,7 @@ from qdrant_edge import (
 
 from rag.core.errors import StoreUnavailable
 from rag.stores import edge_snapshot
-from rag.stores.base import ChunkPoint, Hit, SearchFilter, SparseVec, rrf, stable
+from rag.stores.base import ChunkPoint, Hit, SearchFilter, SparseVec, hybrid_search, stable
 
 log = logging.getLogger(__name__)
 
@@ -308,8 +308,7 @@ class EdgeVectorStore:
 
     def search_hybrid(self, dense: Sequence[float], sparse: SparseVec, limit: int,
                       flt: SearchFilter | None = None, prefetch: int = 50) -> list[Hit]:
-        n = max(prefetch, limit)  # fused here, not by the engine, so that ties are ordered alike (rag.stores.base)
-        return rrf([self.search_dense(dense, 2 * n, flt), self.search_sparse(sparse, 2 * n, flt)], limit, n)
+        return hybrid_search(self, dense, sparse, limit, flt, prefetch)  # fused here, not by the engine
 
     def _scroll(self, flt: SearchFilter | None, batch: int, with_payload: Any) -> Iterator[dict[str, Any]]:
         if self._open_or_closed() is None or _empty_condition(flt):

@@ -17,7 +17,7 @@ from qdrant_client import models as m
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from rag.core.errors import StoreUnavailable
-from rag.stores.base import ChunkPoint, Hit, SearchFilter, SparseVec, rrf, stable
+from rag.stores.base import ChunkPoint, Hit, SearchFilter, SparseVec, hybrid_search, stable
 from rag.stores.edge import DENSE, KEYWORD_FIELDS, SPARSE, _empty_condition, _values
 
 T = TypeVar("T")
@@ -175,8 +175,7 @@ class QdrantServerStore:
 
     def search_hybrid(self, dense: Sequence[float], sparse: SparseVec, limit: int,
                       flt: SearchFilter | None = None, prefetch: int = 50) -> list[Hit]:
-        n = max(prefetch, limit)  # fused here, not by the engine, so that ties are ordered alike (rag.stores.base)
-        return rrf([self.search_dense(dense, 2 * n, flt), self.search_sparse(sparse, 2 * n, flt)], limit, n)
+        return hybrid_search(self, dense, sparse, limit, flt, prefetch)  # fused here, not by the engine
 
     def _scroll(self, flt: SearchFilter | None, batch: int, with_payload: Any) -> Iterator[dict[str, Any]]:
         if not self._collection_exists() or _empty_condition(flt):
