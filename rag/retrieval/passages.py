@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from kb_loaders.names import norm_name
+from rag.core.text import to_simplified
 from rag.retrieval.context import BY_KEY, MAX_POPULATIONS, Population
 from rag.retrieval.linking import Link
 from rag.retrieval.routing import Route
@@ -70,14 +72,23 @@ def rank_passages(v: VectorStore, qv: Callable[[], list[float]], question: str, 
         hits = sorted(pool.values(), key=lambda h: (-fused(h), h.id))
     else:  # exact cues: the routed sections in their order, then the passage score
         hits = sorted(pool.values(), key=lambda h: (rank.get(h.payload["section"], len(rank)), -h.score, h.id))
-    # labels: one whose generic name is the linked drug first (not a combination product naming it), then by best hit
+    # labels: one whose title is the product as the question names it first, then one whose generic name is the
+    # linked drug (not a combination product naming it), then by best hit. The first: a drug is one id for all its
+    # products (更年安 holds 更年安胶囊 ×5 and 更年安片), and a question about 更年安片 is about the tablet's
+    # insert, whose dose, ingredients and cautions differ from the capsule's
+    def as_named(name: str) -> str:  # questions are read as simplified, titles keep their script (止痛化癥片)
+        return to_simplified(norm_name(name))
+
+    named_as = {as_named(lk.matched) for lk in links}
     best: dict[str, int] = {}
     exact: dict[str, bool] = {}
+    named: dict[str, bool] = {}
     for r, h in enumerate(hits):
         lid = h.payload["label_id"]
         best.setdefault(lid, r)
-        exact[lid] = bool(wanted & set(h.payload.get("generic_ids", [])))
-    label_order = sorted(best, key=lambda lid: (not exact[lid], best[lid]))
+        named[lid] = as_named(h.payload.get("title", "")) in named_as  # (an insert without 【药品名称】 has no
+        exact[lid] = named[lid] or bool(wanted & set(h.payload.get("generic_ids", [])))  # generic name of its own)
+    label_order = sorted(best, key=lambda lid: (not named[lid], not exact[lid], best[lid]))
     first = label_order[0]
     ordered = [h for h in hits if h.payload["label_id"] == first] + [h for h in hits if h.payload["label_id"] != first]
     same = [lid for lid in label_order if exact[lid]] if exact[first] else [first]

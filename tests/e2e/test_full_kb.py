@@ -86,3 +86,33 @@ def test_chinese_product_names_reach_the_labels_of_their_generic_name(full):
         assert [f"{n}{x}" for n in names for x in forms if not labelled(f"{n}{x}怎么吃")] == []
     finally:
         svc.close()
+
+
+def test_a_chinese_product_named_with_its_form_is_answered_from_that_products_insert(full):
+    # one drug id holds every product of a bare name (更年安: 更年安胶囊 ×5 and 更年安片); a question naming
+    # 更年安片 must quote the tablet's insert, whose dose and cautions differ. Before, 31 of these 117 questions
+    # (39 products, three phrasings) quoted another form's insert
+    from collections import defaultdict
+
+    from kb_loaders.cn_inserts import load_cn_inserts
+    from kb_loaders.names import base_name, norm_name
+
+    s, _ = full
+    titles = {lab.id: lab.title for lab in load_cn_inserts(s.data_dir / "zh_inserts" / "tcm_inserts.jsonl").labels}
+    forms: dict[str, set[str]] = defaultdict(set)
+    for t in titles.values():
+        forms[base_name(t)].add(norm_name(t))
+    products = sorted(p for ps in forms.values() if len(ps) > 1 for p in ps)
+    assert len(products) >= 38
+    svc = DrugService(s)
+    try:
+        wrong = []
+        for p in products:
+            for q in (f"{p}一次吃多少？", f"{p}有什么副作用", f"what is {p} used for"):
+                a = svc.ask(q)
+                first = next((c.doc_id for c in a.citations if c.source == "label"), None)
+                if first is None or norm_name(titles.get(first, "")) != p:
+                    wrong.append((q, first and titles.get(first)))
+        assert wrong == []
+    finally:
+        svc.close()

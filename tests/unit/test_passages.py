@@ -66,3 +66,28 @@ def test_each_preferred_section_is_searched_alone_within_the_linked_labels() -> 
     rank_passages(store, lambda: [0.0], "q", [Link("drug:x", "Drug", "X", "x", [LABEL])], rt, 5, 50)  # type: ignore[arg-type]
     assert [f.sections if f else None for f in store.filters] == [None, ["contraindications"], ["warnings"]]
     assert all(f is not None and list(f.label_ids or []) == [LABEL] for f in store.filters)
+
+
+class TwoProducts:
+    """Two inserts of one drug id: the capsule's passage outranks the tablet's in the search."""
+
+    HITS = [Hit("cap", 1.0, {"label_id": "cap", "section": "dosage", "text": "一次3粒", "title": "更年安胶囊",
+                             "generic_ids": ["更年安"]}),
+            Hit("tab", 0.9, {"label_id": "tab", "section": "dosage", "text": "一次6片", "title": "更年安片",
+                             "generic_ids": []})]  # an insert without 【药品名称】 has no generic name
+
+    def search_hybrid(self, dense: Sequence[float], sparse: object, limit: int, flt: SearchFilter | None = None,
+                      prefetch: int = 50) -> list[Hit]:
+        return [Hit(h.id, h.score, dict(h.payload)) for h in self.HITS]
+
+
+def _first_label(matched: str) -> str:
+    links = [Link("更年安", "Drug", "更年安胶囊", matched, ["cap", "tab"])]
+    rt = _route({"contraindications": 1.0})
+    return rank_passages(TwoProducts(), lambda: [0.0], matched, links, rt, 5, 50).label_order[0]  # type: ignore[arg-type]
+
+
+def test_the_product_the_question_names_comes_first() -> None:
+    assert _first_label("更年安片") == "tab"
+    assert _first_label("更年安胶囊") == "cap"
+    assert _first_label("更年安") == "cap"  # no form named: the generic name, then the passage score
