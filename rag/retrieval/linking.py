@@ -99,6 +99,9 @@ _ZH_LEAD_IN = re.compile(r"^(?:我|俺|咱|他|她|还|也|又|都|在|正在|�
                          r"开始|吃|服|服用|用|使用|喝|打|涂|擦|滴|贴|能|可以|可|和|与|跟|及|同|加|配|配合|了|的|"
                          r"这个|那个|这种|那种|叫|个|种|款|医生|大夫|开|开了|给|让|说)+")
 # particles, numerals and verbs of being that no drug name holds: text, not a name
+# words that make a run of Chinese a clause (a choice, a question, a negation), which no invented name holds
+_ZH_CLAUSE = re.compile(r"还是|或者|[吗呢吧啊呀么嘛不没]")
+_VOWEL = re.compile(r"[aeiou]")
 _ZH_GRAMMAR = re.compile(r"[了的着过吗呢吧啊呀是有在起一二两三四五六七八九十几每些]")
 _ZH_ONLY = re.compile(r"[\u4e00-\u9fff]+")  # a stretch of Chinese characters only
 # characters that end the words before a product name (吃, 用, 和, 的, 了, a measure word): not part of the name
@@ -135,6 +138,9 @@ class LinkResult:
     suggestions: list[str] = field(default_factory=list)  # close drug names for misspelt or unknown words
     misspelt: list[str] = field(default_factory=list)  # the words of the question those names were close to: names
     # too ("Drug: nlutamide" — flutamide or nilutamide?), masked like one (rag.retrieval.retriever.mask_mentions)
+    # a second name of a drug already linked ("Aleve (naproxen sodium)") → the first mention's matched text: the
+    # same drug, masked with the same placeholder
+    again: dict[str, str] = field(default_factory=dict)
 
     @property
     def drugs(self) -> list[Link]:
@@ -278,12 +284,17 @@ class EntityLinker:
         q = norm_name(_LATIN_CJK.sub(" ", simple))
         links: list[Link] = []
         seen: set[tuple[str, str]] = set()
+        again: dict[str, str] = {}
 
         def add(found: list[Link]) -> None:
             for lk in found:
                 if (lk.type, lk.id) not in seen:
                     seen.add((lk.type, lk.id))
                     links.append(lk)
+                elif lk.matched:
+                    first = next(x.matched for x in links if (x.type, x.id) == (lk.type, lk.id))
+                    if first and first != lk.matched and lk.matched not in {x.matched for x in links}:
+                        again.setdefault(lk.matched, first)
 
         codes: list[str] = []  # approval numbers the knowledge base does not hold: unknown products
         for m in APPROVAL_NUMBER.finditer(q):  # whole, before its latin half could pass for an unknown name
@@ -366,7 +377,8 @@ class EntityLinker:
         if links and has_cjk(q):
             marked = simple.lower()  # each linked name as \x00: what the unknown-partner rules read around
             for name in sorted({lk.matched for lk in links if lk.matched}, key=len, reverse=True):
-                marked = marked.replace(name, "\x00")
+                # a Latin name is matched as its words: in the question they may stand apart ("| Miglitol | 5 mg |")
+                marked = re.sub(r"[\W_]+".join(map(re.escape, name.lower().split())), "\x00", marked)
             if "\x00" in marked:
                 unlinked += self._zh_partners(marked)
                 unlinked += [w for w in self._zh_products(marked) if w not in unlinked]
@@ -384,7 +396,8 @@ class EntityLinker:
                 suggestions.extend(close)
         unlinked = [u for u in unlinked if not any(u != v and u in v for v in unlinked)]  # 清咽口服液 of 润肺清咽口服液
         return LinkResult(links, unlinked, list(dict.fromkeys(suggestions))[:3],
-                          [w for w in dict.fromkeys(misspelt) if w not in unlinked])
+                          [w for w in dict.fromkeys(misspelt) if w not in unlinked],
+                          {m: f for m, f in again.items() if m not in {x.matched for x in links}})
 
     def _zh_longer_slip(self, part: str, i: int, n: int, floor: int) -> tuple[int, int, str] | None:
         """(start, end, key) when the exact drug name part[i:i+n] is the inside of a longer drug name typed with one
@@ -467,7 +480,8 @@ class EntityLinker:
                 if not _ZH_NOT_A_DRUG.search(w) and not w.endswith("的") and w not in out:  # "降压的": "the BP one"
                     out.append(w)
         names = [w for w in _ZH_RUN.findall(marked) if w not in out and not _ZH_NOT_A_DRUG.search(w)
-                 and not populations(w) and not is_ordinary_chinese(w)]  # 孕早期, 肾衰: the patient, not a name
+                 and not populations(w) and not is_ordinary_chinese(w)  # 孕早期, 肾衰: the patient, not a name
+                 and not _ZH_CLAUSE.search(w)]  # "…side effect多不多？yyds还是踩雷": a clause of a Chinese question
         # the question's own English words, its linked names and units (mg, ml, bid) left out
         latin = sum(len(w) for w in re.findall(r"[a-z]{2,}", marked) if w not in _UNIT_WORDS)
         rest = len(re.findall(r"[\u4e00-\u9fff]", marked)) - sum(len(w) for w in names)
@@ -552,6 +566,8 @@ class EntityLinker:
                 w = words[i]
                 if w in EN_STOP or not is_rare(w) or (i and words[i - 1] in _INTENSIFIERS):
                     continue  # "very jialat": a word an intensifier qualifies is an adjective, never a name
+                if not _VOWEL.search(w):
+                    continue  # "yyds", "xswl", "smh": pinyin-initial slang or a chat abbreviation; names are spoken
                 if i + 1 < len(words) and words[i + 1] == "t" and len(words[i + 2] if i + 2 < len(words) else "") != 1 \
                         and (w.endswith("n") or zipf(w + "'t") >= ATTESTED or is_typo_of_common(w + "'t")):
                     continue  # "shoudn't", "cudn't": a misspelt negation (the apostrophe split it), never a name

@@ -300,6 +300,9 @@ def mask_mentions(question: str, lr: LinkResult, background: set[str] | frozense
     for w in [*lr.unlinked, *(lr.misspelt if not lr.drugs else [])]:
         if not has_cjk(w):
             slots.setdefault(norm_name(w), next(drug_slots, "X"))
+    for m, first in lr.again.items():  # "Aleve (naproxen sodium)": one drug, one placeholder
+        if first in slots:
+            slots.setdefault(m, slots[first])
     for m in sorted(slots, key=len, reverse=True):
         q = q.replace(m, f" {slots[m]} ")
     return " ".join(q.split())

@@ -294,6 +294,27 @@ def test_a_misspelt_negation_is_no_unknown_drug_name() -> None:
     assert lk.link("ulipristal and zorvaxin t.i.d., ok?").unlinked == ["zorvaxin"]  # t.i.d. is no "n't"
 
 
+def test_chat_slang_and_a_chinese_clause_are_no_unknown_names() -> None:
+    # probe37 (tuning half): "阿托伐他汀的side effect多不多？yyds还是踩雷？" was answered "no drug named yyds, 还是踩雷"
+    lk = EntityLinker([("atorvastatin", "Atorvastatin")], [], {"atorvastatin": ["a-1"]},
+                      zh_en={"阿托伐他汀": "atorvastatin"})
+    for q in ("阿托伐他汀的side effect多不多？yyds还是踩雷？", "atorvastatin side effects smh, xswl 到底大不大",
+              "u1s1 阿托伐他汀的dose是多少呢"):
+        res = lk.link(q)
+        assert [x.id for x in res.drugs] == ["atorvastatin"] and res.unlinked == [], (q, res)
+    assert lk.link("can I take atorvastatin with zorvaxin?").unlinked == ["zorvaxin"]
+    assert lk.link("DDI atorvastatin 璎钶苒桐?").unlinked == ["璎钶苒桐"]
+
+
+def test_an_invented_name_in_a_medication_table_is_unlinked() -> None:
+    # probe38 (tuning half): in "| 璟昀滴丸 | 10 mg | | Miglitol | 5 mg |" the linked name was matched as its words
+    # ("miglitol 5") and not found again across the table's bars, so nothing around it was read: answered as miglitol
+    lk = EntityLinker([("miglitol", "Miglitol"), ("miglitol", "Miglitol 25 mg")], [], {"miglitol": ["m-1"]})
+    for q in ("| Drug | Dose |\n|---|---|\n| 璟昀滴丸 | 10 mg |\n| Miglitol | 5 mg |\nsafe combo?",
+              "Miglitol,5 mg;璟昀滴丸,10 mg — any interaction?"):
+        assert lk.link(q).unlinked == ["璟昀滴丸"], q
+
+
 def test_an_invented_chinese_name_in_an_english_question_or_after_plus_is_unlinked() -> None:
     # probe21 (helper-written): "DDI X 璎钶苒桐?" and "璎钶苒桐 + X ok?" were answered about X alone
     lk = EntityLinker([("warfarin", "Warfarin"), ("belatacept", "Belatacept")], [],
@@ -597,6 +618,19 @@ def test_a_misspelt_name_with_suggestions_is_masked_only_when_no_drug_is_known()
     known = Link(type="Drug", id="d1", name="Naproxen", matched="naproxen")
     beside = LinkResult([known], [], ["Flutamide"], ["sideefects"])
     assert mask_mentions("naproxen sideefects", beside) == "X sideefects"
+
+
+def test_a_second_name_of_a_linked_drug_is_masked_with_the_same_placeholder() -> None:
+    # rx_probe22 (tuning half): in "What's the label dose for Aleve (naproxen sodium)?" the generic name in brackets
+    # was left in the text the router and the request classifier read, and in the classifier's examples
+    from rag.retrieval.retriever import mask_mentions
+
+    lk = EntityLinker([("naproxen", "Naproxen Sodium"), ("naproxen", "Aleve"), ("warfarin", "Warfarin")], [],
+                      {"naproxen": ["n-1"], "warfarin": ["w-1"]})
+    q = "What's the label dose for Aleve (naproxen sodium)? I also take warfarin"
+    res = lk.link(q)
+    assert [x.id for x in res.drugs] == ["naproxen", "warfarin"]
+    assert mask_mentions(q, res) == "what s the label dose for X X i also take Z"
 
 
 @pytest.mark.parametrize("q", ["我以为萘普生跟啥都能一块儿吃，其实有哪些要避开？", "萘普生跟任何东西都能一起吃吗",
