@@ -416,7 +416,8 @@ def substance_asked(text: str) -> bool:
 
 
 # A question the asker takes back mid-way ("What are the side effects of — sorry, scratch that — who is not permitted
-# to take X?", "X的副作用，不对，说错了，我是想问孕妇能不能用"): what follows the last retraction is the question. A
+# to take X?", "X的副作用，不对，说错了，我是想问孕妇能不能用"), or opens with what it does not ask ("我不问剂量，只想
+# 知道用X有什么要注意的"): what follows the last retraction is the question. A
 # retraction ends its clause (a comma or dash follows it: "ignore that old advice", "药店的人说错了好几次" are no
 # retraction), except the words that say what is really asked (我其实想问, what I really wanted to ask)
 _RETRACTION = re.compile(r"(?:\b(?:scratch|strike) that|\b(?:ignore|forget|disregard) (?:that|this|what i (?:just )?"
@@ -424,7 +425,13 @@ _RETRACTION = re.compile(r"(?:\b(?:scratch|strike) that|\b(?:ignore|forget|disre
                          r"\blet me (?:rephrase|re-?ask|start over|try again)|说错了|打错了|口误|问错了|不对不对)"
                          r"(?=\s*(?:[,，.。;；:：!！…—–-]|$))|"
                          r"\bwhat i (?:really |actually )?want(?:ed)? to (?:ask|know)(?: is)?\b|"
-                         r"(?:其实|我其实|我真正|我本来)想问", re.I | re.A)
+                         r"(?:其实|我其实|我真正|我本来)想问|"
+                         # what is not asked, in a clause of its own: "我不问剂量，只想知道…", "not asking about the
+                         # dose, just …" (唔問 is read as 不问)
+                         r"(?:\b(?:i'?m\s+|i\s+am\s+)?not\s+asking\s+(?:about|how|what|if|whether)\b"
+                         r"[^,.;:!?—–]{0,40}|"
+                         r"(?:我)?(?:不是|并不是|并非|不)(?:要|想)?问[^，,。；;！!？?]{1,10})(?=\s*[,，;；—–])",
+                         re.I | re.A)
 
 
 def after_retraction(text: str) -> str | None:

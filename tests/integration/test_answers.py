@@ -425,6 +425,8 @@ def test_which_drugs_interact_with_one_beside_one_already_taken_lists_both(servi
     ("What are the side effects of — sorry, scratch that — who is not permitted to take naproxen?",
      "contraindications"),
     ("萘普生的副作用……不对，说错了，我其实想问哪些人不能吃萘普生", "contraindications"),
+    # fifteenth session, probe23 tuning half: what is not asked, then what is
+    ("我唔問劑量，淨係想知用萘普生有咩要特別注意？", "warnings"),
     ("The office coffee machine broke this morning and my landlord still hasn't fixed the heating. I began naproxen "
      "last Tuesday. What side effects is it known for?", "adverse_reactions"),
 ])

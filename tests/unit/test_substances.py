@@ -122,6 +122,13 @@ def test_a_retracted_question_is_routed_by_what_follows() -> None:
         == "who is not permitted to take X"
     assert after_retraction("X的副作用，不对，说错了，我是想问孕妇能不能用") == "我是想问孕妇能不能用"
     assert after_retraction("what I really wanted to ask is whether X is safe for kids") == "whether X is safe for kids"
+    # what is not asked, in a clause of its own (probe23, tuning half: "我唔問劑量，淨係想知用X有咩要特別注意？" was
+    # routed to dosage)
+    assert after_retraction("我不问剂量，净是想知用X有什么要特别注意？") == "净是想知用X有什么要特别注意"
+    assert after_retraction("不是问副作用，是想知道X哪些人不能吃") == "是想知道X哪些人不能吃"
+    assert after_retraction("Not asking how to take it, just what side effects people get from X.") == \
+        "just what side effects people get from X"
+    assert after_retraction("I'm not asking you to change anything, I just want to understand X") is None
     # no retraction: the words do not end a clause, or nothing of its own follows (review of this change)
     for q in ("is X safe in pregnancy my midwife said to ignore that old advice about it",
               "can X make you forget that you already took it", "阿莫西林能和布洛芬一起吃吗 药店的人说错了好几次",
