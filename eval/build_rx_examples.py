@@ -6,7 +6,7 @@ the *tuning* halves of the evaluation sets written for this project.
 What goes in: every question of eval/paraphrase/rx_probe*.jsonl, probe*.jsonl and dev.jsonl that is not tagged
 `held_aside` — requests to prescribe (what `drugrag eval` scores as a refusal question) as positives,
 questions about a prescribed drug and ordinary questions as negatives. What never goes in: the held-aside halves,
-the held-out set (heldout.jsonl), the QiZhen sets and any file whose questions are all held aside (rx_probe13), nor
+the held-out set (heldout.jsonl), the QiZhen sets and the sets kept for testing whole (`TEST_SETS`), nor
 any question that also occurs in one of them, nor a tuning question whose masked text is a test question's (a label
 probe's phrasing filled with another drug in the held-aside half); they stay test sets. Each question is masked as
 the service masks it (`mask_mentions`: linked names → X, Z, …; diseases → Y), so the classifier learns the request's
@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from rag.evaluation import kind_of  # noqa: E402  (a request to prescribe is scored as a "refusal" question)
-from rag.retrieval.intent import EXAMPLES, addressed_tails  # noqa: E402
+from rag.retrieval.intent import EXAMPLES, TEST_SETS  # noqa: E402
 
 SRC = ROOT / "eval" / "paraphrase"
 log = logging.getLogger("build_rx_examples")
@@ -37,20 +37,20 @@ def sources() -> list[Path]:
 
 
 def held_aside_rows() -> list[dict[str, object]]:
-    """Every question of a test set (held-aside halves, heldout, QiZhen, rx_probe13): the same question can be
+    """Every question of a test set (held-aside halves, QiZhen, `TEST_SETS`): the same question can be
     generated into a tuning half of one probe and the held-aside half of another; it then stays out."""
     rows: list[dict[str, object]] = []
     for f in sorted(SRC.glob("*.jsonl")):
         for ln in f.read_text(encoding="utf-8").splitlines():
             row = json.loads(ln)
-            if "held_aside" in row.get("tags", []) or f.stem in {"heldout", "rx_probe13"} or "qizhen" in f.stem:
+            if "held_aside" in row.get("tags", []) or f.stem in TEST_SETS or "qizhen" in f.stem:
                 rows.append(row)
     return rows
 
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    from rag.retrieval.retriever import mask_mentions
+    from rag.retrieval.retriever import request_texts
     from rag.service import DrugService
 
     linker = DrugService().retriever.linker
@@ -58,19 +58,18 @@ def main() -> None:
     held = held_aside_rows()
     aside = {str(r["id"]) for r in held}
     # nor a tuning question whose masked text is a test question's ("what is X used for" filled with another drug)
-    seen = {mask_mentions(str(r["question"]), linker.link(str(r["question"]))) for r in held}
+    seen = {request_texts(str(r["question"]), linker.link(str(r["question"])))[0] for r in held}
     for f in sources():
         rows = [json.loads(ln) for ln in f.read_text(encoding="utf-8").splitlines() if ln.strip()]
         kept = [r for r in rows if r["id"] not in aside]  # held-aside rows are in `aside` too
         for r in kept:
             lr = linker.link(r["question"])
-            text = mask_mentions(r["question"], lr)
+            # as the service reads it: masked, without a clause that disclaims a request, and the trailing clauses it
+            # scores on their own, cut from the question as asked (the masked text has no punctuation left to cut at)
+            text, tails = request_texts(r["question"], lr)
             if text in seen:
                 continue
             seen.add(text)
-            # the trailing clauses the service scores on their own, cut from the question as asked (the masked text
-            # has no punctuation left to cut at)
-            tails = [mask_mentions(t, lr) for t in addressed_tails(r["question"])]
             out.append({"id": r["id"], "text": text, "tails": tails, "request": kind_of(r) == "refusal",
                         "from": f.name})
         log.info("%s: %d of %d questions (tuning half)", f.name, len(kept), len(rows))

@@ -42,6 +42,11 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 PROTOTYPES = DATA / "intent_prototypes.json"
 FRAMES = DATA / "prescription_frames.json"
 EXAMPLES = DATA / "prescription_examples.jsonl"  # eval/build_rx_examples.py: tuning halves of the project's own sets
+# eval/paraphrase sets never learnt from, both halves (eval/build_rx_examples.py): the held-out set; rx_probe13
+# (written as a test set); rx_probe22 (requests and reports about one named drug that look alike on purpose — learnt,
+# its blood-pressure and sleep requests taught the vector model topics, and an ordinary question naming a
+# blood-pressure pill and a sleeping tablet was refused, 0.58)
+TEST_SETS = frozenset({"heldout", "rx_probe13", "rx_probe22"})
 REQUEST_CLASSES = ("prescription", "about_prescribed")  # decided by RequestClassifier, not routed as intents
 FRAME_WEIGHT_POWER = 0.25  # RequestClassifier.training_set
 
@@ -162,6 +167,27 @@ _INFO_CLOSER = re.compile(r"(?:(?:can|could|would|will)\s+(?:you|u)\s+)?(?:just\
                           r"(?:讲|说|念叨|唠|说道|掰扯|科普|解释|介绍|分析|捋|普及|讲解|解答|告诉我)"
                           r"(?:讲|说|念叨|唠|说道|掰扯|科普|解释|介绍|分析|捋|普及|一下|一捋|下|呗|吧|呀|啊|哈|嘛|呢)*",
                           re.I)
+
+
+# a clause that says what the asker is NOT asking for ("I'm not asking you to change anything", "not looking for a
+# new prescription", "不是让你给我开药"): no request, and left out of what the request check reads — alone it
+# scored as one (0.87 on "… Is twice a day what the leaflet says for the starting dose? I'm not asking you to change
+# anything."). The rest of the question is read as usual, a request in it included
+_DISCLAIMER = re.compile(
+    r"\bnot\s+(?:asking|looking|trying|here|wanting|requesting)\s+(?:you\s+)?(?:to|for)\s+(?:\w+\s+){0,3}?"
+    r"(?:chang\w*|prescri\w*|scripts?|rx|adjust\w*|alter\w*|increas\w*|decreas\w*|switch\w*|refill\w*|renew\w*)\b"
+    r"|\b(?:don'?t|do not)\s+(?:want|need)\s+(?:you\s+)?to\s+(?:prescri\w*|chang\w*|adjust\w*|renew\w*|refill\w*|"
+    r"write)\b"
+    r"|(?:不是|并不是|并非|不)(?:要|想|想要|让|想让|请|叫)(?:你|您)(?:给我|帮我|替我)?(?:开|改|调|换|加|减|续|批)"
+    r"|不用(?:你|您)(?:给我|帮我)?(?:开|改|调|换|加|减|续)", re.I)
+
+
+def without_disclaimers(text: str) -> str:
+    """`text` without its clauses that disclaim a request (`_DISCLAIMER`), for the request check."""
+    if not _DISCLAIMER.search(text):
+        return text
+    kept = [p.strip() for p in _CLAUSE_END.split(text) if p.strip() and not _DISCLAIMER.search(p)]
+    return ", ".join(kept) if kept else text
 
 
 def addressed_tails(text: str) -> list[str]:

@@ -90,6 +90,13 @@ _ZH_NOT_A_DRUG = re.compile(
 _ZH_FORM_END = re.compile(r"(?:缓释|控释|肠溶|分散|口崩|咀嚼|泡腾|含|软)?"
                           r"(?:片|胶囊|胶丸|胶|丸|颗粒|注射液|注射剂|口服液|口服溶液|混悬液|糖浆|滴眼液|滴剂|乳膏|软膏|凝胶|"
                           r"贴剂|栓|散|干混悬剂)$")
+
+
+def is_zh_product(name: str) -> bool:
+    """A Chinese name written with its dosage form (复方甘草片, 璟昀滴丸): a product's name, not a clause."""
+    return has_cjk(name) and len(name) >= 3 and bool(_ZH_FORM_END.search(name))
+
+
 # a Chinese run that ends in a dosage form (not after a number or measure word: 一片, 两粒, 每片)
 _ZH_PRODUCT = re.compile(r"([\u4e00-\u9fff]{2,10}?)(?<![一二两三四五六七八九十半几每多这那此该本种个粒支])"
                          r"(缓释片|控释片|肠溶片|分散片|片|胶囊|胶丸|丸|颗粒|注射液|口服液|糖浆|滴眼液|乳膏|软膏|凝胶|贴剂|栓)"

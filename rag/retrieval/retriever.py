@@ -20,9 +20,9 @@ from rag.core.text import detect_language, read_chinese, read_question
 from rag.core.types import Evidence, Source, Turn
 from rag.retrieval.context import INTENT_TOPIC, background_mentions, populations, substances, without_background
 from rag.retrieval.embedding import Embedder
-from rag.retrieval.intent import IntentClassifier, RequestClassifier, addressed_tails
+from rag.retrieval.intent import IntentClassifier, RequestClassifier, addressed_tails, without_disclaimers
 from rag.retrieval.interactions import PairRecord, check_pairs, interactions_of_one
-from rag.retrieval.linking import _LATIN_CJK, EntityLinker, Link, LinkResult
+from rag.retrieval.linking import _LATIN_CJK, EntityLinker, Link, LinkResult, is_zh_product
 from rag.retrieval.passages import population_hits, rank_passages
 from rag.retrieval.routing import (
     POLICY_INTENTS,
@@ -145,15 +145,17 @@ class Retriever:
 
         probs = rx = None
         if self.classifier is not None:
-            tails = [mask_mentions(t, lr) for t in addressed_tails(question)] if self.requests is not None else []
+            rx_whole, tails = request_texts(question, lr, whole) if self.requests is not None else (whole, [])
+            extra = [rx_whole] if rx_whole != whole else []  # the question less a clause that disclaims a request
             # one forward pass for retrieval, routing and the request check (and one more for the question the
             # router reads when it left out clauses about a drug already taken)
-            batch = self.embedder.embed_queries([question, whole, *tails])
+            batch = self.embedder.embed_queries([question, whole, *extra, *tails])
             vecs[question] = batch[0].tolist()
             intent_vec = batch[1] if masked == whole else self.embedder.embed_queries([masked])[0]
             probs = self.classifier.probabilities(self.classifier.scores(intent_vec))
             if self.requests is not None:
-                scored = [(t, v) for i, (t, v) in enumerate(zip([whole, *tails], batch[1:], strict=True))
+                scored = [(t, v) for i, (t, v) in enumerate(zip([rx_whole, *tails], batch[1 + len(extra):],
+                                                                strict=True))
                           if i or not asks_prescription_status(question)]  # "do I need a prescription for X?"
                 rx = self.requests.request_probability([t for t, _ in scored], [v for _, v in scored]) \
                     if scored else 0.0
@@ -281,6 +283,14 @@ class Retriever:
         return names[:limit]
 
 
+def request_texts(question: str, lr: LinkResult, whole: str | None = None) -> tuple[str, list[str]]:
+    """What the request classifier reads of a question: the masked question and its masked `addressed_tails`,
+    both without a clause that disclaims a request (`without_disclaimers`). `whole`: the masked question, if known."""
+    text = without_disclaimers(question)
+    masked = whole if whole is not None and text == question else mask_mentions(text, lr)
+    return masked, [mask_mentions(t, lr) for t in addressed_tails(text)]
+
+
 def mask_mentions(question: str, lr: LinkResult, background: set[str] | frozenset[str] = frozenset()) -> str:
     """The question with linked names replaced by placeholders (drugs X, Z, W in order of mention; diseases Y), so a
     name never decides the route ("Children's Tylenol" is a name, not a question about children) and the question
@@ -298,7 +308,7 @@ def mask_mentions(question: str, lr: LinkResult, background: set[str] | frozense
     # misspelt ordinary one, and as a second drug it read as a pair question (held-out set: 3 of 1,770 fewer
     # section hits when masked there too). Chinese leftovers are the question itself
     for w in [*lr.unlinked, *(lr.misspelt if not lr.drugs else [])]:
-        if not has_cjk(w):
+        if not has_cjk(w) or is_zh_product(w):  # an unknown product with its form (复方甘草片) is a name as well
             slots.setdefault(norm_name(w), next(drug_slots, "X"))
     for m, first in lr.again.items():  # "Aleve (naproxen sodium)": one drug, one placeholder
         if first in slots:

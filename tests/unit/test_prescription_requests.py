@@ -151,12 +151,12 @@ def test_the_form_model_tells_who_prescribes_and_the_two_models_average_in_log_o
 
 def test_the_labelled_examples_come_from_tuning_halves_only_and_are_learnt() -> None:
     """rag/data/prescription_examples.jsonl (eval/build_rx_examples.py) holds masked questions of the tuning halves:
-    no question of a held-aside half, of the held-out set or of rx_probe13 (all test sets) is in it, and the
+    no question of a held-aside half or of the sets kept for testing whole (TEST_SETS) is in it, and the
     classifier's training texts include every example with its label."""
     import json
     from pathlib import Path
 
-    from rag.retrieval.intent import EXAMPLES, RequestClassifier
+    from rag.retrieval.intent import EXAMPLES, TEST_SETS, RequestClassifier
 
     src = Path(__file__).resolve().parents[2] / "eval" / "paraphrase"
     tuning: set[str] = set()
@@ -164,7 +164,7 @@ def test_the_labelled_examples_come_from_tuning_halves_only_and_are_learnt() -> 
     for f in src.glob("*.jsonl"):
         for ln in f.read_text(encoding="utf-8").splitlines():
             row = json.loads(ln)
-            aside = "held_aside" in row.get("tags", []) or f.stem in {"heldout", "rx_probe13"} or "qizhen" in f.stem
+            aside = "held_aside" in row.get("tags", []) or f.stem in TEST_SETS or "qizhen" in f.stem
             (test if aside else tuning).add(row["id"])
     examples = [json.loads(ln) for ln in EXAMPLES.read_text(encoding="utf-8").splitlines()]
     assert len(examples) > 2000 and 300 < sum(e["request"] for e in examples) < 900
@@ -271,3 +271,38 @@ def test_thanks_that_goes_on_to_a_request_is_still_scored(q, tail) -> None:
     from rag.retrieval.intent import addressed_tails
 
     assert tail in addressed_tails(q)
+
+
+@pytest.mark.parametrize("q, kept", [
+    # rx_probe18 (tuning half): the closing disclaimer alone scored 0.87 and refused a question about a prescription
+    ("My prescriber wrote 'metformin 500 mg 1 tab bid'. Is twice a day what the leaflet says for the starting dose? "
+     "I'm not asking you to change anything.",
+     "My prescriber wrote 'metformin 500 mg 1 tab bid', Is twice a day what the leaflet says for the starting dose"),
+    ("I'm not looking for a new prescription; what does the label say about simvastatin and grapefruit?",
+     "what does the label say about simvastatin and grapefruit"),
+    ("我不是让你给我开药，就想问问阿莫西林一天吃几次", "就想问问阿莫西林一天吃几次"),
+    # the rest of a question is still read: a request beside a disclaimer stays one
+    ("不是要你开药，是让你直接告诉我该吃多少", "是让你直接告诉我该吃多少"),
+    ("Can you prescribe me X? I don't want you to change my other meds.", "Can you prescribe me X"),
+    # what the asker does not ask about (an intent), or what the doctor said, is no disclaimer of a request
+    ("Not asking about the dose lah, just what is venetoclax for one ah?",
+     "Not asking about the dose lah, just what is venetoclax for one ah?"),
+    ("医生说不要加量，那我一次吃多少", "医生说不要加量，那我一次吃多少"),
+])
+def test_a_clause_that_disclaims_a_request_is_left_out_of_the_request_check(q: str, kept: str) -> None:
+    from rag.retrieval.intent import without_disclaimers
+
+    assert without_disclaimers(q) == kept
+
+
+def test_an_unknown_product_named_with_its_form_is_masked_for_the_request_check() -> None:
+    # rx_probe22 (tuning half): "复方甘草片一次几片，一天几次？" (a product the KB lacks) was read with its name in
+    # the text and refused (0.63) instead of answered "no drug named 复方甘草片"
+    from rag.retrieval.linking import EntityLinker
+    from rag.retrieval.retriever import request_texts
+
+    lk = EntityLinker([("aspirin", "Aspirin")], [], {"aspirin": ["a-1"]}, zh_en={"阿司匹林": "aspirin"})
+    q = "复方甘草片一次几片，一天几次？"
+    assert request_texts(q, lk.link(q)) == ("X 一次几片 一天几次", [])
+    q = "我在吃阿司匹林，能和复方甘草片一起吃吗"
+    assert request_texts(q, lk.link(q))[0] == "我在吃 X 能和 Z 一起吃吗"
