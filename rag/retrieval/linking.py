@@ -105,10 +105,10 @@ _ZH_PRODUCT = re.compile(r"([\u4e00-\u9fff]{2,10}?)(?<![一二两三四五六七
 _ZH_LEAD_IN = re.compile(r"^(?:我|俺|咱|他|她|还|也|又|都|在|正在|一直|长期|每天|天天|现在|最近|刚|刚刚|"
                          r"开始|吃|服|服用|用|使用|喝|打|涂|擦|滴|贴|能|可以|可|和|与|跟|及|同|加|配|配合|了|的|"
                          r"这个|那个|这种|那种|叫|个|种|款|医生|大夫|开|开了|给|让|说)+")
-# particles, numerals and verbs of being that no drug name holds: text, not a name
 # words that make a run of Chinese a clause (a choice, a question, a negation), which no invented name holds
 _ZH_CLAUSE = re.compile(r"还是|或者|[吗呢吧啊呀么嘛不没]")
 _VOWEL = re.compile(r"[aeiou]")
+# particles, numerals and verbs of being that no drug name holds: text, not a name
 _ZH_GRAMMAR = re.compile(r"[了的着过吗呢吧啊呀是有在起一二两三四五六七八九十几每些]")
 _ZH_ONLY = re.compile(r"[\u4e00-\u9fff]+")  # a stretch of Chinese characters only
 # characters that end the words before a product name (吃, 用, 和, 的, 了, a measure word): not part of the name
@@ -290,18 +290,17 @@ class EntityLinker:
         simple = to_simplified(question)
         q = norm_name(_LATIN_CJK.sub(" ", simple))
         links: list[Link] = []
-        seen: set[tuple[str, str]] = set()
+        seen: dict[tuple[str, str], str] = {}  # (type, id) linked → the text it was first matched as
         again: dict[str, str] = {}
 
         def add(found: list[Link]) -> None:
             for lk in found:
-                if (lk.type, lk.id) not in seen:
-                    seen.add((lk.type, lk.id))
+                first = seen.get((lk.type, lk.id))
+                if first is None:
+                    seen[(lk.type, lk.id)] = lk.matched
                     links.append(lk)
-                elif lk.matched:
-                    first = next(x.matched for x in links if (x.type, x.id) == (lk.type, lk.id))
-                    if first and first != lk.matched and lk.matched not in {x.matched for x in links}:
-                        again.setdefault(lk.matched, first)
+                elif first and lk.matched and lk.matched != first and lk.matched not in {x.matched for x in links}:
+                    again.setdefault(lk.matched, first)
 
         codes: list[str] = []  # approval numbers the knowledge base does not hold: unknown products
         for m in APPROVAL_NUMBER.finditer(q):  # whole, before its latin half could pass for an unknown name
@@ -377,7 +376,8 @@ class EntityLinker:
         def drop(found: list[Link]) -> None:  # an exact one-word name that a misspelt longer name contains
             gone = {(lk.type, lk.id) for lk in found}
             links[:] = [lk for lk in links if (lk.type, lk.id) not in gone]
-            seen.difference_update(gone)
+            for key in gone:
+                seen.pop(key, None)
 
         for w in self._fuzzy_pass(words, left, add, suggestions, single, drop, misspelt):
             unlinked.append(w)

@@ -85,7 +85,9 @@ def rank_passages(v: VectorStore, qv: Callable[[], list[float]], question: str, 
     named: dict[str, bool] = {}
     for r, h in enumerate(hits):
         lid = h.payload["label_id"]
-        best.setdefault(lid, r)
+        if lid in best:
+            continue  # title and generic names are the label's, alike on each of its passages
+        best[lid] = r
         named[lid] = as_named(h.payload.get("title", "")) in named_as  # (an insert without 【药品名称】 has no
         exact[lid] = named[lid] or bool(wanted & set(h.payload.get("generic_ids", [])))  # generic name of its own)
     label_order = sorted(best, key=lambda lid: (not named[lid], not exact[lid], best[lid]))
